@@ -19,6 +19,7 @@ where it has one, because clients match on the text.
     ├── ServerBusyError (503)            queue full
     ├── ServiceUnavailableError (503)    shutting down
     ├── TimeoutError_ (504)              an actor did not answer in time
+    ├── InvalidManifestError (500)       corrupt stored manifest / bad registry manifest
     └── RunnerError (500)                runner crashed / failed to load / decode error
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "BlobNotFoundError",
     "DigestMismatchError",
     "InvalidDigestError",
+    "InvalidManifestError",
     "InvalidModelNameError",
     "InvalidOptionError",
     "InvalidRequestError",
@@ -128,6 +130,16 @@ class ServiceUnavailableError(OllamaError):
 
 class ActorTimeoutError(OllamaError):
     status = 504
+
+
+class InvalidManifestError(OllamaError):
+    """A manifest or config blob that does not parse or names an invalid digest.
+
+    500, not 400: it comes from the store or a registry, never from the client's
+    request, and means that data is corrupt or hostile.
+    """
+
+    status = 500
 
 
 class RunnerError(OllamaError):
