@@ -10,18 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import pykka
 
 from ollama_actors.kernel.reply import ReplyTo
+from ollama_actors.kernel.specs import ChildKind, ChildSpec, Restart
 
 __all__ = [
     "Call",
     "Cast",
     "ChildExited",
+    "ChildInfo",
     "ExitKind",
     "ExitReason",
     "Info",
+    "StartChild",
+    "TerminateChild",
+    "WhichChildren",
     "call",
     "cast",
     "send_info",
@@ -81,7 +87,48 @@ class ChildExited:
     reason: ExitReason
 
 
-def call(ref: pykka.ActorRef, message: object, reply: ReplyTo) -> None:
+@dataclass(frozen=True)
+class StartChild:
+    """Call to a supervisor: start ``spec`` now and keep it. Replies the child's
+    ``ActorRef``; fails with ``DuplicateChildError`` if the id is taken, or with
+    ``StartError`` if the child did not start."""
+
+    spec: ChildSpec
+
+
+@dataclass(frozen=True)
+class TerminateChild:
+    """Call to a supervisor: stop ``child_id`` within its shutdown deadline and
+    forget it. Replies None; fails with ``ChildNotFoundError`` for an unknown id."""
+
+    child_id: str
+
+
+@dataclass(frozen=True)
+class WhichChildren:
+    """Call to a supervisor: reply a ``tuple[ChildInfo, ...]`` in start order."""
+
+
+@dataclass(frozen=True)
+class ChildInfo:
+    """One child as its supervisor sees it (the reply to ``WhichChildren``).
+
+    ``ref`` is None while the child is not running (a transient child that ended
+    normally, or one whose restart has not succeeded yet); ``restarts`` counts
+    starts after the first; ``last_exit`` describes its latest exit, if any.
+    """
+
+    id: str
+    # Any: the child's actor class is not the supervisor's business.
+    ref: pykka.ActorRef[Any] | None
+    kind: ChildKind
+    restart: Restart
+    restarts: int
+    last_exit: str | None
+    alive: bool
+
+
+def call(ref: pykka.ActorRef[Any], message: object, reply: ReplyTo) -> None:
     """Send ``message`` as a call; a dead actor fails the reply at once."""
     try:
         ref.tell(Call(message, reply))
@@ -91,7 +138,7 @@ def call(ref: pykka.ActorRef, message: object, reply: ReplyTo) -> None:
         reply.fail(ServiceUnavailableError(f"actor {ref} is not running"))
 
 
-def cast(ref: pykka.ActorRef, message: object) -> bool:
+def cast(ref: pykka.ActorRef[Any], message: object) -> bool:
     """Send ``message`` as a cast; returns False if the actor is already dead."""
     try:
         ref.tell(Cast(message))
@@ -100,7 +147,7 @@ def cast(ref: pykka.ActorRef, message: object) -> bool:
     return True
 
 
-def send_info(ref: pykka.ActorRef, message: object) -> bool:
+def send_info(ref: pykka.ActorRef[Any], message: object) -> bool:
     """Send ``message`` as info; returns False if the actor is already dead."""
     try:
         ref.tell(Info(message))

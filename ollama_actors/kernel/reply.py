@@ -55,7 +55,7 @@ class ActorReply:
     The receiving actor must route ``Replied`` in its ``handle_info`` table.
     """
 
-    def __init__(self, ref: pykka.ActorRef, tag: object) -> None:
+    def __init__(self, ref: pykka.ActorRef[Any], tag: object) -> None:
         self._ref = ref
         self._tag = tag
         self._lock = threading.Lock()
