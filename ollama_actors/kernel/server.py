@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 import pykka
 import structlog
 
-from ollama_actors.domain.errors import ServiceUnavailableError
+from ollama_actors.domain.errors import OllamaError, ServiceUnavailableError
 from ollama_actors.kernel.errors import (
     ActorCrashedError,
     ForbiddenExitError,
@@ -215,7 +215,7 @@ class GenServer(pykka.ThreadingActor):
         """Runs in the starter's thread. ``name`` defaults to the child id given by a
         ``SupervisorLink``, else the class name."""
         super().__init__()
-        self._kernel = _KernelState(name=name)
+        self.__gs_state = _KernelState(name=name)
 
     # -- starting ---------------------------------------------------------------
 
@@ -239,7 +239,7 @@ class GenServer(pykka.ThreadingActor):
             Exception: whatever ``__init__`` raised, unchanged (caller's thread).
         """
         actor = cls(*args, **kwargs)
-        state = actor._kernel
+        state = actor._GenServer__gs_state
         state.link = link
         if state.name is None and isinstance(link, SupervisorLink):
             state.name = link.child_id
@@ -272,19 +272,19 @@ class GenServer(pykka.ThreadingActor):
     @property
     def name(self) -> str:
         """Name used in logs and error messages."""
-        return self._kernel.name or type(self).__name__
+        return self.__gs_state.name or type(self).__name__
 
     def hold(self, obj: Holdable) -> None:
         """Keep ``obj`` until it is done; if the actor exits first, ``obj.fail`` is
         called with the exit error. Every call's reply is held automatically."""
         if not obj.done:
-            self._kernel.held.append(obj)
+            self.__gs_state.held.append(obj)
 
     def stop_normal(self) -> None:
         """Stop after the current message (``ExitKind.NORMAL``); later mail is
         dropped and queued calls are failed. Call from the actor's own thread."""
-        self._kernel.exit_kind = ExitKind.NORMAL
-        self._kernel.stop_requested = True
+        self.__gs_state.exit_kind = ExitKind.NORMAL
+        self.__gs_state.stop_requested = True
 
     def crash_error(self, exc: BaseException) -> BaseException:
         """The error held replies get when this actor crashes with ``exc``."""
@@ -297,7 +297,7 @@ class GenServer(pykka.ThreadingActor):
     # -- pykka hooks: the kernel's machinery --------------------------------------
 
     def on_start(self) -> None:
-        state = self._kernel
+        state = self.__gs_state
         try:
             _confined(self.init)
         except Exception as exc:  # any init failure is the starter's to judge
@@ -313,8 +313,8 @@ class GenServer(pykka.ThreadingActor):
             self._stop()
 
     def on_receive(self, message: Any) -> None:  # Any: whatever was told to us
-        _confined(self._dispatch, message)
-        state = self._kernel
+        _confined(self.__gs_dispatch, message)
+        state = self.__gs_state
         if state.held:
             state.held = [obj for obj in state.held if not obj.done]
         if state.stop_requested:
@@ -327,25 +327,25 @@ class GenServer(pykka.ThreadingActor):
         traceback: TracebackType | None,
     ) -> None:
         error = exception_value or ActorCrashedError(f"actor {self.name} failed")
-        self._exit(ExitReason(ExitKind.CRASH, error))
+        self.__gs_exit(ExitReason(ExitKind.CRASH, error))
 
     def on_stop(self) -> None:
-        state = self._kernel
+        state = self.__gs_state
         if state.phase is _Phase.FAILED_INIT:
-            self._exit(ExitReason(ExitKind.CRASH, state.init_error))
+            self.__gs_exit(ExitReason(ExitKind.CRASH, state.init_error))
         else:
-            self._exit(ExitReason(state.exit_kind))
+            self.__gs_exit(ExitReason(state.exit_kind))
 
     # -- internals ----------------------------------------------------------------
 
-    def _dispatch(self, message: object) -> None:
+    def __gs_dispatch(self, message: object) -> None:
         route = _ENVELOPES.get(type(message))
         if route is None:
-            self._dispatch_info(Info(message))  # a bare message is info, as in OTP
+            self.__gs_dispatch_info(Info(message))  # a bare message is info, as in OTP
         else:
             route(self, message)
 
-    def _handler(self, kind: _Kind, message: object) -> Callable[..., None] | None:
+    def __gs_handler(self, kind: _Kind, message: object) -> Callable[..., None] | None:
         table = type(self)._kernel_table[kind]
         for klass in type(message).__mro__:
             name = table.get(klass)
@@ -354,21 +354,26 @@ class GenServer(pykka.ThreadingActor):
                 return handler
         return None
 
-    def _dispatch_call(self, envelope: Call) -> None:
+    def __gs_dispatch_call(self, envelope: Call) -> None:
         self.hold(envelope.reply)  # held first: an unknown call fails it via the crash
-        handler = self._handler(_Kind.CALL, envelope.message)
+        handler = self.__gs_handler(_Kind.CALL, envelope.message)
         if handler is None:
             raise UnknownMessageError(f"{self.name}: no handle_call for {_type(envelope)}")
-        handler(envelope.message, envelope.reply)
+        try:
+            handler(envelope.message, envelope.reply)
+        except OllamaError as error:
+            # Expected failures (bad input, unknown model…) are typed domain errors:
+            # they answer this call and the actor carries on. Anything else crashes.
+            envelope.reply.fail(error)
 
-    def _dispatch_cast(self, envelope: Cast) -> None:
-        handler = self._handler(_Kind.CAST, envelope.message)
+    def __gs_dispatch_cast(self, envelope: Cast) -> None:
+        handler = self.__gs_handler(_Kind.CAST, envelope.message)
         if handler is None:
             raise UnknownMessageError(f"{self.name}: no handle_cast for {_type(envelope)}")
         handler(envelope.message)
 
-    def _dispatch_info(self, envelope: Info) -> None:
-        handler = self._handler(_Kind.INFO, envelope.message)
+    def __gs_dispatch_info(self, envelope: Info) -> None:
+        handler = self.__gs_handler(_Kind.INFO, envelope.message)
         if handler is None:
             structlog.get_logger().warning(
                 "unknown_info_dropped", actor=self.name, message_type=_type(envelope)
@@ -376,24 +381,24 @@ class GenServer(pykka.ThreadingActor):
             return
         handler(envelope.message)
 
-    def _exit(self, reason: ExitReason) -> None:
+    def __gs_exit(self, reason: ExitReason) -> None:
         """Run once per actor, in its thread: terminate, settle, drain, notify."""
-        state = self._kernel
+        state = self.__gs_state
         if state.phase is _Phase.EXITED:
             return
         initialised = state.phase is _Phase.RUNNING
         state.phase = _Phase.EXITED
         if initialised:
-            reason = self._terminate_safely(reason)
-        error = self._exit_error(reason)
+            reason = self.__gs_terminate_safely(reason)
+        error = self.__gs_exit_error(reason)
         for obj in state.held:
             _fail_quietly(obj, error)
         state.held.clear()
-        self._drain_mailbox(error)
+        self.__gs_drain_mailbox(error)
         if initialised and state.link is not None:
             state.link.notify(self.actor_urn, reason)
 
-    def _terminate_safely(self, reason: ExitReason) -> ExitReason:
+    def __gs_terminate_safely(self, reason: ExitReason) -> ExitReason:
         try:
             _confined(self.terminate, reason)
         except Exception as exc:  # terminate is best effort; its failure is reported
@@ -402,7 +407,7 @@ class GenServer(pykka.ThreadingActor):
                 return ExitReason(ExitKind.CRASH, exc)  # as OTP: a failed terminate is abnormal
         return reason
 
-    def _exit_error(self, reason: ExitReason) -> BaseException:
+    def __gs_exit_error(self, reason: ExitReason) -> BaseException:
         try:
             if reason.kind is ExitKind.CRASH:
                 return self.crash_error(reason.error or ActorCrashedError("unknown error"))
@@ -411,7 +416,7 @@ class GenServer(pykka.ThreadingActor):
             structlog.get_logger().exception("exit_error_hook_failed", actor=self.name)
             return ActorCrashedError(f"actor {self.name} exited: {reason.describe()}")
 
-    def _drain_mailbox(self, error: BaseException) -> None:
+    def __gs_drain_mailbox(self, error: BaseException) -> None:
         """Fail the calls still queued (nobody will serve them); leave pykka's own
         asks for its teardown, which answers them."""
         inbox = self.actor_inbox
@@ -428,9 +433,9 @@ class GenServer(pykka.ThreadingActor):
 
 _ENVELOPES: MappingProxyType[type, Callable[[GenServer, Any], None]] = MappingProxyType(
     {
-        Call: GenServer._dispatch_call,
-        Cast: GenServer._dispatch_cast,
-        Info: GenServer._dispatch_info,
+        Call: GenServer._GenServer__gs_dispatch_call,
+        Cast: GenServer._GenServer__gs_dispatch_cast,
+        Info: GenServer._GenServer__gs_dispatch_info,
     }
 )
 

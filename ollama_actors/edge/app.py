@@ -1,0 +1,66 @@
+"""``create_app(deps)``: the Quart (quart-trio) application, one blueprint per context.
+
+No module-level app: each daemon (and each test server) builds its own.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from quart import Response, g, request
+from quart_trio import QuartTrio
+
+from ollama_actors.edge.deps import EdgeDeps
+from ollama_actors.edge.errors import install_error_handlers
+from ollama_actors.management.http.routes import management_blueprint
+from ollama_actors.runner.http.native import runner_blueprint
+
+__all__ = ["create_app"]
+
+
+def create_app(deps: EdgeDeps) -> QuartTrio:
+    app = QuartTrio("ollama_actors")
+    # Long generations must not be cut by Quart's defaults; streams also switch
+    # their own response timeout off.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = None
+    app.config["MAX_CONTENT_LENGTH"] = None
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
+    install_error_handlers(app)
+    _install_request_log(app)
+
+    @app.route("/", methods=["GET", "HEAD"])
+    async def root() -> Response:
+        return Response("Ollama is running", content_type="text/plain; charset=utf-8")
+
+    @app.route("/api/version", methods=["GET", "HEAD"])
+    async def version() -> dict[str, str]:
+        return {"version": deps.version}
+
+    app.register_blueprint(management_blueprint(deps))
+    app.register_blueprint(runner_blueprint(deps))
+    return app
+
+
+def _install_request_log(app: QuartTrio) -> None:
+    @app.before_request
+    async def _start() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.started = time.monotonic()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    @app.after_request
+    async def _log(response: Response) -> Response:
+        structlog.get_logger().info(
+            "request",
+            request_id=getattr(g, "request_id", None),
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            duration_ms=round((time.monotonic() - getattr(g, "started", time.monotonic())) * 1000, 2),
+        )
+        response.headers["X-Request-Id"] = getattr(g, "request_id", "")
+        structlog.contextvars.clear_contextvars()
+        return response

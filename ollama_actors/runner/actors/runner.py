@@ -1,0 +1,239 @@
+"""Runner: owns one loaded model and decodes one step per message.
+
+Invariant: the mailbox is never blocked for longer than one decode step (or one
+embedding batch, or the initial load). Generation advances by re-sending
+itself a ``_Step`` info message, so calls, casts and other sequences' work
+interleave with decoding. A job's stream is held by the kernel: if this actor
+crashes, the client gets one clear error line and the supervisor restarts us.
+
+Loading happens in the first message after ``init`` (so starting the actor is
+quick for the supervisor); a model that cannot load is reported to the
+scheduler and the runner stops normally — as a transient child it is then not
+restarted, so a broken model fails fast instead of looping.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from ollama_actors.bridge.stream import PushResult
+from ollama_actors.domain.errors import OllamaError, RunnerError
+from ollama_actors.kernel import ExitReason, GenServer, handle_cast, handle_info
+from ollama_actors.kernel.messages import cast, send_info
+from ollama_actors.runner.domain.prompting import render_prompt
+from ollama_actors.runner.messages import (
+    Assign,
+    Completed,
+    EmbedJob,
+    Embedded,
+    GenerateJob,
+    JobDone,
+    Loaded,
+    LoadJob,
+    RunnerFailed,
+    RunnerReady,
+    TextChunk,
+)
+from ollama_actors.kernel.names import Names
+from ollama_actors.runner.ports import CompletionRequest, Generation, LoadedModel, LoadSpec, Runtime
+
+__all__ = ["Runner", "RUNNER_CRASHED"]
+
+RUNNER_CRASHED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations "
+    "or an internal error, check ollama server logs for details"
+)
+
+
+@dataclass(frozen=True)
+class _Load:
+    pass
+
+
+@dataclass(frozen=True)
+class _Step:
+    seq: int
+
+
+@dataclass(frozen=True)
+class _Resume:
+    seq: int
+
+
+@dataclass
+class _Slot:
+    seq: int
+    job: GenerateJob
+    generation: Generation | None = None
+    prompt_text: str = ""
+    pieces: list[str] = field(default_factory=list)
+    load_duration_ns: int = 0
+    paused: bool = False
+
+
+class Runner(GenServer):
+    """One loaded model; one sequence at a time (parallel slots come with batching)."""
+
+    def __init__(self, key: str, spec: LoadSpec, runtime: Runtime, names: Names) -> None:
+        super().__init__()
+        self._key = key
+        self._spec = spec
+        self._runtime = runtime
+        self._names = names
+        self._model: LoadedModel | None = None
+        self._slot: _Slot | None = None
+        self._seq = 0
+
+    # ---- lifecycle ----
+    def init(self) -> None:
+        send_info(self.actor_ref, _Load())
+
+    def terminate(self, reason: ExitReason) -> None:
+        if self._slot is not None and self._slot.generation is not None:
+            self._slot.generation.cancel()
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+
+    def crash_error(self, error: BaseException) -> BaseException:
+        return RunnerError(RUNNER_CRASHED)
+
+    @handle_info(_Load)
+    def _on_load(self, msg: _Load) -> None:
+        log = structlog.get_logger()
+        started = time.monotonic()
+        try:
+            self._model = self._runtime.load(self._spec)
+        except OllamaError as error:
+            log.warning("runner_load_failed", key=self._key, error=str(error))
+            self._tell_scheduler(RunnerFailed(self._key, error))
+            self.stop_normal()
+            return
+        log.info("runner_loaded", key=self._key, seconds=round(time.monotonic() - started, 3),
+                 num_ctx=self._model.context_length)
+        self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._model.context_length))
+
+    # ---- work ----
+    @handle_cast(Assign)
+    def _on_assign(self, msg: Assign) -> None:
+        job = msg.job
+        model = self._loaded()
+        if isinstance(job, LoadJob):
+            job.reply.set(Loaded(time.monotonic_ns() - job.started_ns))
+            self._done(job.keep_alive_s)
+        elif isinstance(job, EmbedJob):
+            self._embed(model, job)
+        else:
+            self._begin(job)
+
+    def _embed(self, model: LoadedModel, job: EmbedJob) -> None:
+        self.hold(job.reply)
+        load_ns = time.monotonic_ns() - job.started_ns
+        try:
+            result = model.embed(job.inputs, truncate=job.truncate)
+        except OllamaError as error:
+            job.reply.fail(error)
+        else:
+            job.reply.set(Embedded(result.vectors, result.prompt_eval_count, load_ns))
+        self._done(job.keep_alive_s)
+
+    def _begin(self, job: GenerateJob) -> None:
+        self._seq += 1
+        self.hold(job.stream)
+        self._slot = _Slot(seq=self._seq, job=job, load_duration_ns=time.monotonic_ns() - job.started_ns)
+        job.stream.on_drain = lambda seq=self._seq: send_info(self.actor_ref, _Resume(seq))
+        send_info(self.actor_ref, _Step(self._seq))
+
+    @handle_info(_Resume)
+    def _on_resume(self, msg: _Resume) -> None:
+        slot = self._slot
+        if slot is not None and slot.seq == msg.seq and slot.paused:
+            slot.paused = False
+            send_info(self.actor_ref, _Step(slot.seq))
+
+    @handle_info(_Step)
+    def _on_step(self, msg: _Step) -> None:
+        slot = self._slot
+        if slot is None or slot.seq != msg.seq or slot.paused:
+            return
+        if slot.job.stream.consumer_gone:
+            self._finish(slot, cancelled=True)
+            return
+        if slot.generation is None and not self._start_generation(slot):
+            return
+        assert slot.generation is not None
+        step = slot.generation.step()
+        if step.text:
+            slot.pieces.append(step.text)
+            pushed = slot.job.stream.push(TextChunk(step.text))
+            if pushed is PushResult.CLOSED:
+                self._finish(slot, cancelled=True)
+                return
+            slot.paused = pushed is PushResult.FULL and not step.done
+        if step.done:
+            self._complete(slot, step.done_reason or "stop")
+        elif not slot.paused:
+            send_info(self.actor_ref, _Step(slot.seq))
+
+    def _start_generation(self, slot: _Slot) -> bool:
+        """Render the prompt and start decoding; a bad prompt fails only this request."""
+        model = self._loaded()
+        job = slot.job
+        try:
+            slot.prompt_text = render_prompt(
+                job.model, job.prompt, count_tokens=lambda text: len(model.tokenize(text)),
+                num_ctx=model.context_length,
+            )
+            if job.prompt.context:
+                slot.prompt_text = model.detokenize(job.prompt.context) + slot.prompt_text
+            slot.generation = model.start(
+                CompletionRequest(prompt=slot.prompt_text, sampling=job.sampling, grammar=job.grammar)
+            )
+        except OllamaError as error:
+            job.stream.fail(error)
+            self._finish(slot, cancelled=True)
+            return False
+        return True
+
+    def _complete(self, slot: _Slot, done_reason: str) -> None:
+        assert slot.generation is not None
+        stats = slot.generation.stats()
+        context = None
+        if slot.job.want_context:
+            context = tuple(self._loaded().tokenize(slot.prompt_text + "".join(slot.pieces)))
+        slot.job.stream.set(
+            Completed(
+                done_reason=done_reason,
+                prompt_eval_count=stats.prompt_eval_count,
+                prompt_eval_duration_ns=stats.prompt_eval_duration_ns,
+                eval_count=stats.eval_count,
+                eval_duration_ns=stats.eval_duration_ns,
+                load_duration_ns=slot.load_duration_ns,
+                context=context,
+            )
+        )
+        self._finish(slot, cancelled=False)
+
+    def _finish(self, slot: _Slot, *, cancelled: bool) -> None:
+        if slot.generation is not None and cancelled:
+            slot.generation.cancel()
+            structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
+        self._slot = None
+        self._done(slot.job.keep_alive_s)
+
+    # ---- helpers ----
+    def _done(self, keep_alive_s: float | None) -> None:
+        self._tell_scheduler(JobDone(self._key, self.actor_ref, keep_alive_s))
+
+    def _loaded(self) -> LoadedModel:
+        if self._model is None:
+            raise RunnerError("runner received work before its model was loaded")
+        return self._model
+
+    def _tell_scheduler(self, message: object) -> None:
+        scheduler = self._names.whereis("scheduler")
+        if scheduler is not None:
+            cast(scheduler, message)

