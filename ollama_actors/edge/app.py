@@ -15,7 +15,10 @@ from quart_trio import QuartTrio
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.errors import install_error_handlers
 from ollama_actors.management.http.routes import management_blueprint
+from ollama_actors.modelfile.http.routes import modelfile_blueprint
+from ollama_actors.runner.http.introspection import introspection_blueprint
 from ollama_actors.runner.http.native import runner_blueprint
+from ollama_actors.runner.http.openai import openai_blueprint
 
 __all__ = ["create_app"]
 
@@ -41,6 +44,9 @@ def create_app(deps: EdgeDeps) -> QuartTrio:
 
     app.register_blueprint(management_blueprint(deps))
     app.register_blueprint(runner_blueprint(deps))
+    app.register_blueprint(openai_blueprint(deps))
+    app.register_blueprint(modelfile_blueprint(deps))
+    app.register_blueprint(introspection_blueprint(deps))
     return app
 
 
