@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -126,7 +127,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(config_path=Path(config) if config else None, overrides=overrides)
     except (ValueError, OSError) as error:
-        print(f"Error: {error}")
+        sys.stderr.write(f"Error: {error}\n")
         return 2
     configure_logging(debug=settings.debug)
     try:

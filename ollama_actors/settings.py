@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ollama_actors.domain.durations import parse_keep_alive
+from ollama_actors.domain.errors import OllamaError
 
 __all__ = ["Settings", "load_settings", "parse_host", "ENV_VARIABLES"]
 
@@ -111,6 +112,15 @@ def _parse_bool(value: str) -> bool:
     return text != ""
 
 
+def _duration(value: str, default: float) -> float:
+    """A Go duration or integer seconds; like Ollama, an unparsable value keeps the default."""
+    text = _clean(value)
+    try:
+        return parse_keep_alive(int(text) if text.lstrip("-").isdigit() else text)
+    except OllamaError:
+        return default
+
+
 def _parse_uint(value: str, default: int) -> int:
     text = _clean(value)
     return int(text) if text.isdigit() else default
@@ -133,8 +143,7 @@ def _from_env(env: Mapping[str, str], base: Settings) -> dict[str, Any]:
     if env.get("OLLAMA_MODELS"):
         out["models"] = Path(_clean(env["OLLAMA_MODELS"])).expanduser()
     if env.get("OLLAMA_KEEP_ALIVE"):
-        text = _clean(env["OLLAMA_KEEP_ALIVE"])
-        out["keep_alive_s"] = parse_keep_alive(int(text) if text.lstrip("-").isdigit() else text)
+        out["keep_alive_s"] = _duration(env["OLLAMA_KEEP_ALIVE"], base.keep_alive_s)
     simple_ints = {
         "OLLAMA_MAX_LOADED_MODELS": "max_loaded_models",
         "OLLAMA_NUM_PARALLEL": "num_parallel",
@@ -158,9 +167,8 @@ def _from_env(env: Mapping[str, str], base: Settings) -> dict[str, Any]:
         if env.get(var) is not None and _clean(env[var]) != "":
             out[name] = _parse_bool(env[var])
     if env.get("OLLAMA_LOAD_TIMEOUT"):
-        text = _clean(env["OLLAMA_LOAD_TIMEOUT"])
-        timeout = parse_keep_alive(int(text) if text.lstrip("-").isdigit() else text)
-        out["load_timeout_s"] = timeout if timeout > 0 else math.inf  # Ollama: <= 0 is infinite
+        timeout = _duration(env["OLLAMA_LOAD_TIMEOUT"], base.load_timeout_s)
+        out["load_timeout_s"] = math.inf if timeout <= 0 else timeout
     if env.get("OLLAMA_ACTORS_GRACE_PERIOD"):
         out["grace_period_s"] = float(_parse_uint(env["OLLAMA_ACTORS_GRACE_PERIOD"], 30))
     return out
