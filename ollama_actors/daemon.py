@@ -26,6 +26,7 @@ from ollama_actors.edge.server import hypercorn_config, prepare_unix_socket, ser
 from ollama_actors.kernel.names import Names
 from ollama_actors.logging import configure_logging
 from ollama_actors.management.messages import ImportBundled
+from ollama_actors.runner.adapters.runner_process import RunnerProcessRuntime
 from ollama_actors.runner.ports import Runtime
 from ollama_actors.settings import Settings, load_settings, parse_host
 from ollama_actors.tree import ROOT_FLAGS, daemon_children
@@ -56,11 +57,14 @@ async def serve_daemon(
     names: Names | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> DaemonStopped:
-    """Run the daemon until ``stop`` is set, a signal arrives, or the root gives up."""
-    if runtime is None:
-        from ollama_actors.runner.adapters.llama_runtime import LlamaCppRuntime
+    """Run the daemon until ``stop`` is set, a signal arrives, or the root gives up.
 
-        runtime = LlamaCppRuntime()
+    ``runtime`` defaults to ``RunnerProcessRuntime``: each loaded model lives in its
+    own runner process, so a native fault in llama.cpp ends that process only. Pass
+    ``LlamaCppRuntime()`` to run models inside the daemon (tests, benchmarks).
+    """
+    if runtime is None:
+        runtime = RunnerProcessRuntime(load_timeout_s=settings.load_timeout_s)
     names = names if names is not None else Names()
     stop = stop if stop is not None else trio.Event()
     if settings.socket is not None:
@@ -73,6 +77,7 @@ async def serve_daemon(
         ROOT_FLAGS, lambda: daemon_children(settings, runtime, names, bundled=bundled),
         shutdown_timeout=settings.grace_period_s + 30,
     ) as tree:
+        names.register("root", tree.root)  # for introspection (/x/runner/tree)
         if bundled is not None:
             imported = await ask(names.whereis("model_manager"), ImportBundled(), timeout=600)
             if imported:

@@ -166,8 +166,10 @@ class Scheduler(GenServer):
     @handle_cast(RunnerFailed)
     def _on_failed(self, msg: RunnerFailed) -> None:
         entry = self._entries.pop(msg.key, None)
-        if entry is not None and entry.timer is not None:
-            entry.timer.cancel()
+        if entry is not None:
+            if entry.timer is not None:
+                entry.timer.cancel()
+            self._forget_child(entry)  # it stopped normally; its spec would stay behind
         kept: deque[Job] = deque()
         for job in self._queue:
             if job.model.digest == msg.key:
@@ -282,7 +284,11 @@ class Scheduler(GenServer):
         self._entries.pop(entry.key, None)
         if entry.timer is not None:
             entry.timer.cancel()
+        self._forget_child(entry)
+        structlog.get_logger().info("runner_unloading", model=entry.model.name, child_id=entry.child_id)
+
+    def _forget_child(self, entry: _Entry) -> None:
+        """Stop the entry's runner, if still running, and drop its spec from the supervisor."""
         supervisor = self._names.whereis("runner_supervisor")
         if supervisor is not None:
             call(supervisor, TerminateChild(entry.child_id), ActorReply(self.actor_ref, ("stop", entry.key)))
-        structlog.get_logger().info("runner_unloading", model=entry.model.name, child_id=entry.child_id)
