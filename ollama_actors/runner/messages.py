@@ -12,7 +12,7 @@ from typing import Any
 
 import pykka
 
-from ollama_actors.domain.chat import ChatMessage
+from ollama_actors.domain.chat import ChatMessage, ToolCall
 from ollama_actors.domain.models import ModelDetails, ResolvedModel
 from ollama_actors.kernel.reply import ReplyTo
 from ollama_actors.runner.ports import LoadSpec, SamplingOptions
@@ -29,7 +29,10 @@ __all__ = [
     "Loaded",
     "PromptSpec",
     "RunnerFailed",
+    "RunnerInfo",
+    "RunnerProcessExited",
     "RunnerReady",
+    "RunnerStatus",
     "RunningModel",
     "Submit",
     "TextChunk",
@@ -97,7 +100,13 @@ Job = GenerateJob | EmbedJob | LoadJob
 
 @dataclass(frozen=True)
 class TextChunk:
+    """One piece of a generation as clients see it: ``text`` is content; reasoning
+    split off at the thinking tags is ``thinking``; ``tool_calls`` are calls parsed
+    from the output (with ids and indexes), whose text is not also in ``text``."""
+
     text: str
+    thinking: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -179,3 +188,26 @@ class JobDone:
     key: str
     ref: pykka.ActorRef
     keep_alive_s: float | None = None
+
+
+# ---- introspection and process exits ----
+@dataclass(frozen=True)
+class RunnerInfo:
+    """Call to a Runner: reply its ``RunnerStatus``."""
+
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    key: str  # the model's digest
+    state: str  # loading | ready | busy
+    pid: int | None  # the runner process, None for an in-process runtime or while loading
+    context_length: int
+
+
+@dataclass(frozen=True)
+class RunnerProcessExited:
+    """Info to a Runner, from its process's watcher thread: the process ended
+    without being asked to (``returncode`` < 0: killed by that signal)."""
+
+    pid: int
+    returncode: int

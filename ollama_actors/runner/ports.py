@@ -8,9 +8,9 @@ only, ``FakeRuntime``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "CompletionRequest",
@@ -19,6 +19,7 @@ __all__ = [
     "GenerationStats",
     "LoadSpec",
     "LoadedModel",
+    "ProcessHostedModel",
     "Runtime",
     "SamplingOptions",
     "Step",
@@ -34,6 +35,7 @@ class LoadSpec:
     num_batch: int = 512
     num_thread: int | None = None  # None: the runtime decides
     num_gpu: int = -1  # layers to offload; -1 = as many as fit, 0 = CPU only
+    main_gpu: int | None = None  # primary GPU index; None: llama.cpp's default (0)
     use_mmap: bool = True
     embedding: bool = False
     adapters: tuple[str, ...] = ()
@@ -118,6 +120,21 @@ class LoadedModel(Protocol):
     def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProcessHostedModel(LoadedModel, Protocol):
+    """A model that lives in its own OS process (``RunnerProcessRuntime``): the
+    Runner shows its pid and turns the process's exit into a message to itself."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def monitor(self, on_exit: Callable[[int, int], None]) -> None:
+        """Call ``on_exit(pid, returncode)`` once, from another thread, when the
+        process ends without ``close`` having been called (at once if it has already
+        ended). A negative returncode is the signal that ended it."""
+        ...
 
 
 class Runtime(Protocol):

@@ -10,10 +10,16 @@ Loading happens in the first message after ``init`` (so starting the actor is
 quick for the supervisor); a model that cannot load is reported to the
 scheduler and the runner stops normally — as a transient child it is then not
 restarted, so a broken model fails fast instead of looping.
+
+When the runtime keeps the model in a runner process (``ProcessHostedModel``),
+that process's unexpected exit reaches us as ``RunnerProcessExited`` from its
+watcher thread, and we crash: let it crash, the supervisor restarts us with a
+fresh process. ``RunnerInfo`` answers our state and the process's pid.
 """
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -21,8 +27,9 @@ import structlog
 
 from ollama_actors.bridge.stream import PushResult
 from ollama_actors.domain.errors import OllamaError, RunnerError
-from ollama_actors.kernel import ExitReason, GenServer, handle_cast, handle_info
+from ollama_actors.kernel import ExitReason, GenServer, ReplyTo, handle_call, handle_cast, handle_info
 from ollama_actors.kernel.messages import cast, send_info
+from ollama_actors.runner.domain.output_parser import OutputParser, output_parser_for
 from ollama_actors.runner.domain.prompting import render_prompt
 from ollama_actors.runner.messages import (
     Assign,
@@ -34,11 +41,20 @@ from ollama_actors.runner.messages import (
     Loaded,
     LoadJob,
     RunnerFailed,
+    RunnerInfo,
+    RunnerProcessExited,
     RunnerReady,
-    TextChunk,
+    RunnerStatus,
 )
 from ollama_actors.kernel.names import Names
-from ollama_actors.runner.ports import CompletionRequest, Generation, LoadedModel, LoadSpec, Runtime
+from ollama_actors.runner.ports import (
+    CompletionRequest,
+    Generation,
+    LoadedModel,
+    LoadSpec,
+    ProcessHostedModel,
+    Runtime,
+)
 
 __all__ = ["Runner", "RUNNER_CRASHED"]
 
@@ -69,7 +85,8 @@ class _Slot:
     job: GenerateJob
     generation: Generation | None = None
     prompt_text: str = ""
-    pieces: list[str] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)  # raw output, for ``context``
+    output: OutputParser = OutputParser()  # raw output → content / thinking / tool calls
     load_duration_ns: int = 0
     paused: bool = False
 
@@ -113,8 +130,23 @@ class Runner(GenServer):
             self.stop_normal()
             return
         log.info("runner_loaded", key=self._key, seconds=round(time.monotonic() - started, 3),
-                 num_ctx=self._model.context_length)
+                 num_ctx=self._model.context_length, pid=self._pid())
+        if isinstance(self._model, ProcessHostedModel):
+            ref = self.actor_ref  # the watcher thread's exit report comes back as a message
+            self._model.monitor(lambda pid, code: send_info(ref, RunnerProcessExited(pid, code)))
         self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._model.context_length))
+
+    @handle_info(RunnerProcessExited)
+    def _on_process_exited(self, msg: RunnerProcessExited) -> None:
+        """Let it crash: the model is gone with its process; the supervisor restarts us."""
+        if msg.pid == self._pid():
+            raise RunnerError(f"runner process {msg.pid} exited unexpectedly ({_exit_status(msg.returncode)})")
+
+    @handle_call(RunnerInfo)
+    def _on_info(self, msg: RunnerInfo, reply: ReplyTo) -> None:
+        state = "loading" if self._model is None else "busy" if self._slot is not None else "ready"
+        context_length = self._model.context_length if self._model is not None else 0
+        reply.set(RunnerStatus(self._key, state, self._pid(), context_length))
 
     # ---- work ----
     @handle_cast(Assign)
@@ -166,9 +198,10 @@ class Runner(GenServer):
             return
         assert slot.generation is not None
         step = slot.generation.step()
-        if step.text:
-            slot.pieces.append(step.text)
-            pushed = slot.job.stream.push(TextChunk(step.text))
+        slot.pieces.append(step.text)
+        slot.output, chunk = slot.output.add(step.text, done=step.done)
+        if chunk is not None:
+            pushed = slot.job.stream.push(chunk)
             if pushed is PushResult.CLOSED:
                 self._finish(slot, cancelled=True)
                 return
@@ -189,6 +222,9 @@ class Runner(GenServer):
             )
             if job.prompt.context:
                 slot.prompt_text = model.detokenize(job.prompt.context) + slot.prompt_text
+            slot.output = output_parser_for(
+                job.model, job.prompt, slot.prompt_text, constrained=job.grammar is not None
+            )
             slot.generation = model.start(
                 CompletionRequest(prompt=slot.prompt_text, sampling=job.sampling, grammar=job.grammar)
             )
@@ -225,6 +261,9 @@ class Runner(GenServer):
         self._done(slot.job.keep_alive_s)
 
     # ---- helpers ----
+    def _pid(self) -> int | None:
+        return self._model.pid if isinstance(self._model, ProcessHostedModel) else None
+
     def _done(self, keep_alive_s: float | None) -> None:
         self._tell_scheduler(JobDone(self._key, self.actor_ref, keep_alive_s))
 
@@ -237,3 +276,12 @@ class Runner(GenServer):
         scheduler = self._names.whereis("scheduler")
         if scheduler is not None:
             cast(scheduler, message)
+
+
+def _exit_status(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"signal: {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"

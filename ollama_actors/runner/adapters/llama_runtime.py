@@ -383,6 +383,7 @@ def _open_llama(spec: LoadSpec, *, embedding: bool) -> Llama:
         n_threads=spec.num_thread,
         n_threads_batch=spec.num_thread,
         n_gpu_layers=spec.num_gpu,
+        main_gpu=spec.main_gpu or 0,
         use_mmap=spec.use_mmap,
         lora_path=spec.adapters[0] if spec.adapters else None,
         embedding=embedding,

@@ -17,7 +17,9 @@ __all__ = ["format_grammar"]
 
 
 def format_grammar(fmt: object) -> str:
-    """``"json"`` → any JSON value grammar; a schema object → a grammar for that schema."""
+    """``"json"`` → a grammar for a JSON object (Ollama's "json" is an object at the
+    root: llama-cpp-python's ``JSON_GBNF`` has ``root ::= object``); a schema object →
+    a grammar for that schema."""
     if fmt == "json":
         return JSON_GBNF
     if isinstance(fmt, dict):

@@ -19,9 +19,17 @@ from ollama_actors.domain.prompt import build_chat_prompt, build_generate_prompt
 from ollama_actors.runner.domain.jinja_prompt import render_jinja_chat
 from ollama_actors.runner.messages import PromptSpec
 
-__all__ = ["DEFAULT_TEMPLATE", "chat_history", "render_prompt"]
+__all__ = ["DEFAULT_TEMPLATE", "chat_history", "render_prompt", "resolved_think"]
 
 DEFAULT_TEMPLATE = "{{ .Prompt }}"
+
+
+def resolved_think(model: ResolvedModel, think: bool | str | None) -> bool | str | None:
+    """The request's ``think``; unset on a model with the ``thinking`` capability means
+    on (Ollama sets ``think: true`` for such models, so ``.IsThinkSet`` is true too)."""
+    if think is None and "thinking" in model.capabilities:
+        return True
+    return think
 
 
 def chat_history(model: ResolvedModel, spec: PromptSpec) -> list[ChatMessage]:
@@ -65,23 +73,27 @@ def _render(
     count_tokens: Callable[[str], int] | None,
     num_ctx: int | None,
 ) -> str:
+    think = resolved_think(model, spec.think)
+    flag, level = _think_flag(think), think if isinstance(think, str) else None
     if spec.kind == "generate" and spec.template is not None:
         system = model.system if spec.system is None else spec.system
         return build_generate_prompt(
-            Template.parse(spec.template), prompt=spec.prompt, system=system, suffix=spec.suffix
+            Template.parse(spec.template), prompt=spec.prompt, system=system, suffix=spec.suffix,
+            think=flag, think_level=level,
         )
     if model.template is None and model.chat_template and not spec.suffix:
         return _render_jinja(model, chat_history(model, spec), spec.tools)
     template = Template.parse(model.template or DEFAULT_TEMPLATE)
     if spec.kind == "generate" and spec.suffix:
         system = model.system if spec.system is None else spec.system
-        return build_generate_prompt(template, prompt=spec.prompt, system=system, suffix=spec.suffix)
+        return build_generate_prompt(template, prompt=spec.prompt, system=system, suffix=spec.suffix,
+                                     think=flag, think_level=level)
     return build_chat_prompt(
         template,
         chat_history(model, spec),
         tools=list(spec.tools) or None,
-        think=_think_flag(spec.think),
-        think_level=spec.think if isinstance(spec.think, str) else None,
+        think=flag,
+        think_level=level,
         num_ctx=num_ctx,
         count_tokens=count_tokens,
         truncate=spec.truncate,

@@ -1,4 +1,16 @@
-"""From merged Ollama options to what a runner loads with and samples with. Pure."""
+"""From merged Ollama options to what a runner loads with and samples with. Pure.
+
+Every option of Ollama's list lands somewhere: ``num_ctx``, ``num_batch``,
+``num_gpu``, ``main_gpu``, ``use_mmap`` and ``num_thread`` in ``LoadSpec`` (a change
+reloads the runner); ``seed``, ``num_predict``, ``top_k``, ``top_p``, ``min_p``,
+``typical_p``, ``repeat_last_n`` (0 off, -1 = ``num_ctx``), ``temperature``,
+``repeat_penalty``, ``presence_penalty``, ``frequency_penalty`` and ``stop`` in
+``SamplingOptions``. Accepted but without effect here: ``num_keep`` (Ollama uses it
+only when it shifts a full context; this runtime ends the generation with
+``done_reason: "length"`` instead) and ``draft_num_predict`` (no draft models).
+Deprecated options (``mirostat*``, ``penalize_newline``, ``tfs_z``, …) are dropped
+by ``merge_options`` as Ollama drops them.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +42,7 @@ def load_spec(
         num_batch=int(values.get("num_batch", 512)),
         num_thread=int(threads) if threads else None,
         num_gpu=int(values.get("num_gpu", -1)),
+        main_gpu=int(values["main_gpu"]) if values.get("main_gpu") is not None else None,
         use_mmap=bool(values.get("use_mmap", True)),
         embedding=embedding or model.is_embedding_only,
         adapters=model.adapter_paths,

@@ -16,10 +16,12 @@ from quart import Blueprint, Response, g, jsonify
 
 from ollama_actors.bridge.reply import TrioReply, ask
 from ollama_actors.bridge.stream import TokenStream
+from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.errors import (
     ActorTimeoutError,
     InvalidRequestError,
     ModelNotFoundError,
+    RunnerError,
     UnsupportedCapabilityError,
 )
 from ollama_actors.domain.models import ResolvedModel
@@ -33,10 +35,12 @@ from ollama_actors.runner.domain.runner_options import l2_normalise, load_spec, 
 from ollama_actors.runner.http.schemas import (
     created_at,
     final_metrics,
+    message_json,
     parse_chat,
     parse_embed,
     parse_generate,
     running_model_json,
+    tool_call_json,
 )
 from ollama_actors.runner.http.streaming import respond
 from ollama_actors.runner.messages import (
@@ -48,6 +52,7 @@ from ollama_actors.runner.messages import (
     LoadJob,
     PromptSpec,
     Submit,
+    TextChunk,
     UnloadModel,
 )
 
@@ -118,6 +123,7 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         if not p.prompt and not p.suffix:
             reason = await load_or_unload(model, p.keep_alive_s, started)
             return jsonify({**base, "created_at": created_at(), "response": "", "done": True, "done_reason": reason})
+        _check_images(model, (ChatMessage(role="user", images=p.images),))
         prompt = PromptSpec(
             kind="generate", prompt=p.prompt, system=p.system, suffix=p.suffix, raw=p.raw,
             template=p.template, context=p.context, think=p.think,
@@ -125,11 +131,11 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         job = generation_job(model, prompt, p, started, want_context=not p.raw)
         cast(deps.actor("scheduler"), Submit(job))
 
-        def chunk(text: str) -> dict[str, Any]:
-            return {**base, "created_at": created_at(), "response": text, "done": False}
+        def chunk(piece: TextChunk) -> dict[str, Any]:
+            return {**base, "created_at": created_at(), **_generated(piece), "done": False}
 
-        def final(done: Completed, text: str) -> dict[str, Any]:
-            out = {**base, "created_at": created_at(), "response": text, "done": True,
+        def final(done: Completed, whole: TextChunk) -> dict[str, Any]:
+            out = {**base, "created_at": created_at(), **_generated(whole), "done": True,
                    "done_reason": done.done_reason}
             if done.context is not None:
                 out["context"] = list(done.context)
@@ -155,17 +161,16 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
             return jsonify({**base, "created_at": created_at(),
                             "message": {"role": "assistant", "content": ""},
                             "done": True, "done_reason": reason})
+        _check_images(model, p.messages)
         prompt = PromptSpec(kind="chat", messages=p.messages, tools=p.tools, think=p.think, truncate=p.truncate)
         job = generation_job(model, prompt, p, started, want_context=False)
         cast(deps.actor("scheduler"), Submit(job))
 
-        def chunk(text: str) -> dict[str, Any]:
-            return {**base, "created_at": created_at(),
-                    "message": {"role": "assistant", "content": text}, "done": False}
+        def chunk(piece: TextChunk) -> dict[str, Any]:
+            return {**base, "created_at": created_at(), "message": message_json(piece), "done": False}
 
-        def final(done: Completed, text: str) -> dict[str, Any]:
-            return {**base, "created_at": created_at(),
-                    "message": {"role": "assistant", "content": text},
+        def final(done: Completed, whole: TextChunk) -> dict[str, Any]:
+            return {**base, "created_at": created_at(), "message": message_json(whole),
                     "done": True, "done_reason": done.done_reason,
                     **final_metrics(done, time.monotonic_ns() - started)}
 
@@ -222,6 +227,23 @@ async def _wait(reply: TrioReply, timeout: float) -> Any:  # Any: the job's repl
 def _check_think(model: ResolvedModel, as_given: str, think: bool | str | None) -> None:
     if think not in (None, False) and "thinking" not in model.capabilities:
         raise InvalidRequestError(f'"{as_given}" does not support thinking')
+
+
+def _check_images(model: ResolvedModel, messages: tuple[ChatMessage, ...]) -> None:
+    """Images for a model without a vision projector: Ollama's error (a 500, raised by
+    its runner; HEAD leaves the wording to llama-server, so this is the classic one)."""
+    if "vision" not in model.capabilities and any(m.images for m in messages):
+        raise RunnerError("this model is missing data required for image input")
+
+
+def _generated(piece: TextChunk) -> dict[str, Any]:
+    """Generate's ``response``, plus ``thinking`` and ``tool_calls`` when present."""
+    out: dict[str, Any] = {"response": piece.text}
+    if piece.thinking:
+        out["thinking"] = piece.thinking
+    if piece.tool_calls:
+        out["tool_calls"] = [tool_call_json(call) for call in piece.tool_calls]
+    return out
 
 
 def _grammar(fmt: object) -> str | None:

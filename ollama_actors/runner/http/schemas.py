@@ -16,7 +16,7 @@ from ollama_actors.domain.chat import ChatMessage, ToolCall, ToolFunctionCall
 from ollama_actors.domain.durations import parse_keep_alive
 from ollama_actors.domain.errors import InvalidRequestError
 from ollama_actors.edge.json_body import Fields
-from ollama_actors.runner.messages import Completed, RunningModel
+from ollama_actors.runner.messages import Completed, RunningModel, TextChunk
 
 __all__ = [
     "ChatParams",
@@ -24,10 +24,12 @@ __all__ = [
     "GenerateParams",
     "created_at",
     "final_metrics",
+    "message_json",
     "parse_chat",
     "parse_embed",
     "parse_generate",
     "running_model_json",
+    "tool_call_json",
 ]
 
 _THINK_LEVELS = ("high", "medium", "low", "max")
@@ -238,6 +240,22 @@ def final_metrics(done: Completed, total_ns: int) -> dict[str, Any]:
         "eval_count": done.eval_count,
         "eval_duration": done.eval_duration_ns,
     }
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """Ollama's ToolCall: ``id`` when set, ``function.index`` always, arguments in order."""
+    function = {"index": call.function.index, "name": call.function.name, "arguments": call.function.arguments}
+    return {"id": call.id, "function": function} if call.id else {"function": function}
+
+
+def message_json(chunk: TextChunk) -> dict[str, Any]:
+    """A chat reply's ``message``: ``thinking`` and ``tool_calls`` only when present."""
+    message: dict[str, Any] = {"role": "assistant", "content": chunk.text}
+    if chunk.thinking:
+        message["thinking"] = chunk.thinking
+    if chunk.tool_calls:
+        message["tool_calls"] = [tool_call_json(call) for call in chunk.tool_calls]
+    return message
 
 
 def running_model_json(model: RunningModel) -> dict[str, Any]:

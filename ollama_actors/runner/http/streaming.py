@@ -10,7 +10,7 @@ generator — closes the stream, and the runner frees the slot at its next step.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from quart import Response
@@ -19,10 +19,10 @@ from ollama_actors.bridge.stream import StreamEnd, TokenStream
 from ollama_actors.domain.errors import OllamaError, RunnerError
 from ollama_actors.runner.messages import Completed, TextChunk
 
-__all__ = ["ndjson_line", "respond"]
+__all__ = ["aggregate", "ndjson_line", "respond"]
 
-ChunkJson = Callable[[str], dict[str, Any]]
-FinalJson = Callable[[Completed, str], dict[str, Any]]
+ChunkJson = Callable[[TextChunk], dict[str, Any]]
+FinalJson = Callable[[Completed, TextChunk], dict[str, Any]]
 
 
 def ndjson_line(obj: dict[str, Any]) -> bytes:
@@ -46,7 +46,9 @@ async def respond(
 ) -> Response:
     """Answer a generation: NDJSON chunks then the final object, or one object.
 
-    ``final_json(done, text)`` gets the whole text (used when not streaming).
+    ``chunk_json(chunk)`` renders one runner chunk (content, thinking, tool calls);
+    ``final_json(done, whole)`` gets ``aggregate`` of every chunk when not streaming
+    and an empty chunk when streaming (the pieces went out already).
     """
     try:
         first = await stream.receive_batch()
@@ -62,14 +64,25 @@ async def respond(
     return response
 
 
+def aggregate(chunks: Iterable[TextChunk]) -> TextChunk:
+    """One chunk for a non-streamed reply: content and thinking concatenated, every
+    tool call kept in order (Ollama's non-streaming chat and generate)."""
+    items = list(chunks)
+    return TextChunk(
+        "".join(c.text for c in items),
+        thinking="".join(c.thinking for c in items),
+        tool_calls=tuple(call for c in items for call in c.tool_calls),
+    )
+
+
 async def _collect(stream: TokenStream[TextChunk], got: list[TextChunk] | StreamEnd, final_json: FinalJson) -> Response:
-    pieces: list[str] = []
+    chunks: list[TextChunk] = []
     while not isinstance(got, StreamEnd):
-        pieces.extend(chunk.text for chunk in got)
+        chunks.extend(got)
         got = await stream.receive_batch()
     stream.close()
     return Response(
-        json.dumps(final_json(_final(got), "".join(pieces)), ensure_ascii=False),
+        json.dumps(final_json(_final(got), aggregate(chunks)), ensure_ascii=False),
         content_type="application/json; charset=utf-8",
     )
 
@@ -83,7 +96,7 @@ async def _body(
     try:
         while not isinstance(got, StreamEnd):
             # One write per hand-over: the chunks of this batch, one line each.
-            yield b"".join(ndjson_line(chunk_json(chunk.text)) for chunk in got)
+            yield b"".join(ndjson_line(chunk_json(chunk)) for chunk in got)
             got = await stream.receive_batch()
         try:
             done = _final(got)
@@ -93,6 +106,6 @@ async def _body(
         except Exception as error:  # noqa: BLE001 - the stream already started: report, don't crash
             yield ndjson_line({"error": f"an error was encountered while running the model: {error}"})
             return
-        yield ndjson_line(final_json(done, ""))
+        yield ndjson_line(final_json(done, TextChunk("")))
     finally:
         stream.close()
