@@ -90,6 +90,12 @@ class GgufInfo:
     tensors: tuple[GgufTensor, ...]
 
     @property
+    def general_type(self) -> str:
+        """``general.type``: ``"adapter"`` for a LoRA GGUF, ``"model"`` or ``""`` otherwise."""
+        value = self.kv.get("general.type")
+        return value if isinstance(value, str) else ""
+
+    @property
     def parameter_size(self) -> str:
         """Ollama's ``details.parameter_size``, e.g. ``"134.52M"`` or ``"8.0B"``."""
         return human_number(self.parameter_count)

@@ -20,6 +20,7 @@ where it has one, because clients match on the text.
     ├── ServiceUnavailableError (503)    shutting down
     ├── TimeoutError_ (504)              an actor did not answer in time
     ├── InvalidManifestError (500)       corrupt stored manifest / bad registry manifest
+    ├── QuantizationError (500)          llama.cpp's quantizer failed during create
     └── RunnerError (500)                runner crashed / failed to load / decode error
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFoundError",
     "OllamaError",
+    "QuantizationError",
     "ActorTimeoutError",
     "RequestCanceledError",
     "RunnerError",
@@ -140,6 +142,10 @@ class InvalidManifestError(OllamaError):
     """
 
     status = 500
+
+
+class QuantizationError(OllamaError):
+    """llama.cpp could not quantize a model during ``/api/create``."""
 
 
 class RunnerError(OllamaError):

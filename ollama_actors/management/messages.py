@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.models import ModelDetails
@@ -16,6 +16,7 @@ __all__ = [
     "CommitBlob",
     "CopyModel",
     "CreateModel",
+    "CreateProgress",
     "CreateRequest",
     "DeleteModel",
     "HasBlob",
@@ -23,6 +24,7 @@ __all__ = [
     "ListModels",
     "ModelSummary",
     "OpenBlobUpload",
+    "ProgressSink",
     "ResolveModel",
     "ShowInfo",
     "ShowModel",
@@ -77,8 +79,13 @@ class ListModels:
 
 @dataclass(frozen=True)
 class ShowModel:
+    """Reply: ShowInfo. ``system`` replaces the SYSTEM shown (and in the Modelfile);
+    ``options`` are merged over the parameters in the generated Modelfile only (Ollama)."""
+
     name: str
     verbose: bool = False
+    system: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,10 +96,39 @@ class ResolveModel:
 
 
 @dataclass(frozen=True)
+class CreateProgress:
+    """One status line of a create stream; ``digest``/``total``/``completed`` for progress."""
+
+    status: str
+    digest: str = ""
+    total: int = 0
+    completed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.digest:
+            out.update(digest=self.digest, total=self.total, completed=self.completed)
+        return out
+
+
+class ProgressSink(Protocol):
+    """Where an actor pushes progress as it goes (a ``bridge.TokenStream``); never blocks."""
+
+    def push(self, item: CreateProgress) -> object:
+        ...
+
+
+@dataclass(frozen=True)
 class CreateModel:
-    """Reply: tuple of status lines (the last is "success")."""
+    """Reply: tuple of ``CreateProgress`` (the last is "success").
+
+    With ``progress`` each line is also pushed there as soon as it happens (the
+    HTTP edge passes the request's TokenStream as both the sink and the reply).
+    Every check on the input is done before the first line is pushed.
+    """
 
     request: CreateRequest
+    progress: ProgressSink | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from ollama_actors.domain.manifests import Manifest
 from ollama_actors.domain.names import ModelName
 from ollama_actors.management.domain.stored import StoredManifest
 
-__all__ = ["ModelStore"]
+__all__ = ["ModelStore", "Quantizer"]
 
 
 class ModelStore(Protocol):
@@ -54,6 +54,10 @@ class ModelStore(Protocol):
 
     def commit_blob(self, temp: Path, expected: Digest | None = None) -> Digest:
         """Hash ``temp`` and move it into place. Raises ``DigestMismatchError`` (temp removed)."""
+        ...
+
+    def commit_new_blob(self, temp: Path) -> tuple[Digest, bool]:
+        """Hash ``temp`` and move it into place; also say whether the blob is new to the store."""
         ...
 
     def discard_blob_temp(self, temp: Path) -> None:
@@ -114,4 +118,20 @@ class ModelStore(Protocol):
 
     def remove_empty_manifest_dirs(self) -> None:
         """Remove empty folders under ``manifests/``."""
+        ...
+
+
+class Quantizer(Protocol):
+    """Rewrites a GGUF model with its tensors quantized (llama.cpp's quantizer).
+
+    Called from the ModelManager's thread; blocks for as long as the quantization
+    runs (seconds per GB) and writes nothing but ``target``.
+    """
+
+    def quantize(self, source: Path, target: Path, file_type: str) -> None:
+        """Write ``source`` quantized to ``file_type`` (``Q8_0``, ``Q4_K_M``…) into ``target``.
+
+        Raises:
+            QuantizationError: llama.cpp failed, or ``file_type`` is not one it knows.
+        """
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.digests import Digest, digest_of_bytes
-from ollama_actors.domain.errors import BlobNotFoundError, InvalidDigestError, InvalidRequestError
+from ollama_actors.domain.errors import BadRequestError, BlobNotFoundError, InvalidDigestError, InvalidRequestError
 from ollama_actors.domain.manifests import (
     MEDIA_TYPE_ADAPTER,
     MEDIA_TYPE_CONFIG,
@@ -25,7 +26,7 @@ from ollama_actors.domain.manifests import (
     Manifest,
     ModelConfig,
 )
-from ollama_actors.management.domain.create_plan import CreatePlan, plan_create
+from ollama_actors.management.domain.create_plan import CreatePlan, Quantized, plan_create
 from ollama_actors.management.messages import CreateRequest
 
 GGUF = b"GGUF\x03\x00\x00\x00" + b"\x00" * 56
@@ -39,6 +40,7 @@ class Facts:
     architecture: str = "llama"
     parameter_size: str = "22.71M"
     file_type: str = "Q8_0"
+    general_type: str = "model"
 
 
 @dataclass
@@ -69,6 +71,19 @@ class MemoryStore:
             blob_size=lambda d: len(self.blobs[d]),
         )
 
+    def plan_quantized(self, request: CreateRequest, quantized: Quantized) -> CreatePlan:
+        fresh = quantized.digest if quantized.created else None
+        return plan_create(
+            request,
+            base=None,
+            base_name=None,
+            read_blob=lambda d: self.blobs[d],
+            blob_exists=lambda d: d in self.blobs and d != fresh,
+            gguf_info=self.gguf_info,
+            blob_size=lambda d: len(self.blobs[d]),
+            quantized=quantized,
+        )
+
     def layer(self, media_type: str, data: bytes) -> Layer:
         return Layer(media_type, self.put(data), len(data))
 
@@ -79,6 +94,7 @@ def store() -> MemoryStore:
     memory.put(GGUF)
     memory.ggufs[GGUF_DIGEST] = Facts()
     memory.put(ADAPTER)
+    memory.ggufs[ADAPTER_DIGEST] = Facts(general_type="adapter")
     return memory
 
 
@@ -251,7 +267,7 @@ def test_request_parameters_are_merged_over_the_base_parameters(store: MemorySto
         (
             {"messages": (ChatMessage(role="user", content="hi"), ChatMessage(role="assistant", content="yo"))},
             MEDIA_TYPE_MESSAGES,
-            b'[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]',
+            b'[{"role":"user","content":"hi"},{"role":"assistant","content":"yo"}]\n',
         ),
     ],
 )
@@ -342,3 +358,94 @@ def test_planning_writes_nothing_to_the_store(store: MemoryStore) -> None:
         base_name="base:latest",
     )
     assert store.blobs == before
+
+
+F16 = b"GGUF f16 model"
+F16_DIGEST = digest_of_bytes(F16)
+Q8 = b"GGUF q8_0 model"
+Q8_DIGEST = digest_of_bytes(Q8)
+
+
+@pytest.fixture
+def f16_store(store: MemoryStore) -> MemoryStore:
+    store.put(F16)
+    store.ggufs[F16_DIGEST] = Facts(file_type="F16")
+    store.put(Q8)
+    store.ggufs[Q8_DIGEST] = Facts(file_type="Q8_0")
+    return store
+
+
+def test_a_quantize_request_plans_the_quantization_of_the_model_layer(f16_store: MemoryStore) -> None:
+    plan = f16_store.plan(CreateRequest(model="m", files={"m.gguf": str(F16_DIGEST)}, quantize="q8_0"))
+    assert plan.quantization is not None
+    assert (plan.quantization.source, plan.quantization.file_type) == (F16_DIGEST, "Q8_0")
+    assert plan.quantization.status == "quantizing F16 model to Q8_0"
+    assert plan.parse_statuses == ("parsing GGUF",)
+
+
+def test_the_quantized_blob_replaces_the_model_layer_and_the_file_type(f16_store: MemoryStore) -> None:
+    plan = f16_store.plan_quantized(
+        CreateRequest(model="m", files={"m.gguf": str(F16_DIGEST)}, quantize="q8_0"),
+        Quantized(source=F16_DIGEST, digest=Q8_DIGEST, created=True),
+    )
+    assert plan.quantization is None
+    assert plan.manifest.layers == (Layer(MEDIA_TYPE_MODEL, Q8_DIGEST, len(Q8)),)
+    assert plan.layer_statuses == (f"creating new layer {Q8_DIGEST}",)
+    assert _config_of(plan)["file_type"] == "Q8_0"
+
+
+def test_a_quantized_blob_that_was_already_stored_is_reported_as_existing(f16_store: MemoryStore) -> None:
+    plan = f16_store.plan_quantized(
+        CreateRequest(model="m", files={"m.gguf": str(F16_DIGEST)}, quantize="q8_0"),
+        Quantized(source=F16_DIGEST, digest=Q8_DIGEST, created=False),
+    )
+    assert plan.layer_statuses == (f"using existing layer {Q8_DIGEST}",)
+
+
+def test_quantizing_a_model_already_of_that_type_is_a_no_op(f16_store: MemoryStore) -> None:
+    plan = f16_store.plan(CreateRequest(model="m", files={"m.gguf": str(F16_DIGEST)}, quantize="f16"))
+    assert plan.quantization is None
+    assert plan.manifest.layers[0].digest == F16_DIGEST
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"quantize": "q5_1"},
+         re.escape("unsupported quantization type Q5_1 - supported types are F32, F16, Q4_K_S, Q4_K_M, Q8_0")),
+        ({"template": "{{ .Prompt"}, r"template error: template: :1(:\d+)?: unclosed action"),
+        ({"parameters": {"num_ctx": "big"}}, re.escape('option "num_ctx" must be of type integer')),
+        ({"adapters": {"a.gguf": str(ADAPTER_DIGEST), "b.gguf": str(GGUF_DIGEST)}},
+         "only one adapter is currently supported"),
+    ],
+)
+def test_bad_input_fails_the_plan_with_ollamas_words(store: MemoryStore, changes: dict[str, Any], error: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        store.plan(CreateRequest(model="m", files={"m.gguf": str(GGUF_DIGEST)}, **changes))
+    assert caught.value.status == 400
+    assert re.fullmatch(error, str(caught.value)), str(caught.value)
+
+
+def test_an_adapter_that_is_not_gguf_is_rejected(store: MemoryStore) -> None:
+    digest = store.put(b"not an adapter")
+    with pytest.raises(InvalidRequestError, match=r"^supplied file was not in GGUF format$"):
+        store.plan(CreateRequest(model="m", files={"m.gguf": str(GGUF_DIGEST)}, adapters={"a.gguf": str(digest)}))
+
+
+def test_an_adapter_gguf_among_the_files_becomes_an_adapter_layer(store: MemoryStore) -> None:
+    plan = store.plan(CreateRequest(model="m", files={"m.gguf": str(GGUF_DIGEST), "a.gguf": str(ADAPTER_DIGEST)}))
+    assert [l.media_type for l in plan.manifest.layers] == [MEDIA_TYPE_MODEL, MEDIA_TYPE_ADAPTER]
+
+
+def test_layers_with_the_same_digest_appear_once(store: MemoryStore) -> None:
+    plan = store.plan(CreateRequest(model="m", files={"m.gguf": str(GGUF_DIGEST)}, license=("MIT", "MIT")))
+    assert len(plan.manifest.layers_of(MEDIA_TYPE_LICENSE)) == 1
+    assert len(plan.new_blobs) == len(set(plan.new_blobs))
+
+
+def test_params_are_written_as_gos_json_encoder_writes_them(store: MemoryStore) -> None:
+    plan = store.plan(CreateRequest(
+        model="m", files={"m.gguf": str(GGUF_DIGEST)},
+        parameters={"temperature": 0.5, "stop": ["<|im_end|>"], "num_ctx": 4096},
+    ))
+    assert _only(plan, MEDIA_TYPE_PARAMS) == b'{"num_ctx":4096,"stop":["\\u003c|im_end|\\u003e"],"temperature":0.5}\n'

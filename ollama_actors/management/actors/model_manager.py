@@ -17,15 +17,15 @@ from typing import Any
 
 import structlog
 
-from ollama_actors.adapters.gguf_metadata import GgufInfo, read_gguf_info
+from ollama_actors.adapters.gguf_metadata import GgufFormatError, GgufInfo, read_gguf_info
+from ollama_actors.adapters.quantizer import LlamaCppQuantizer
 from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.digests import parse_digest
 from ollama_actors.domain.errors import (
     BadRequestError,
-    BlobNotFoundError,
     InvalidModelNameError,
-    InvalidRequestError,
     ModelNotFoundError,
+    QuantizationError,
 )
 from ollama_actors.domain.gotemplate import Template
 from ollama_actors.domain.manifests import (
@@ -46,15 +46,18 @@ from ollama_actors.kernel import ExitReason, GenServer, handle_call
 from ollama_actors.kernel.names import Names
 from ollama_actors.kernel.reply import ReplyTo
 from ollama_actors.management.adapters.fs_store import FileSystemModelStore
+from ollama_actors.management.ports import Quantizer
 from ollama_actors.management.domain.stored import StoredManifest
 from ollama_actors.management.domain.capabilities import derive_capabilities
-from ollama_actors.management.domain.create_plan import plan_create
+from ollama_actors.management.domain.create_plan import CreatePlan, Quantized, plan_create
+from ollama_actors.management.domain.quantization import Quantization
 from ollama_actors.management.domain.show import format_parameters, generated_modelfile
 from ollama_actors.management.messages import (
     AbortBlobUpload,
     CommitBlob,
     CopyModel,
     CreateModel,
+    CreateProgress,
     CreateRequest,
     DeleteModel,
     HasBlob,
@@ -62,6 +65,7 @@ from ollama_actors.management.messages import (
     ListModels,
     ModelSummary,
     OpenBlobUpload,
+    ProgressSink,
     ResolveModel,
     ShowInfo,
     ShowModel,
@@ -81,6 +85,7 @@ class ModelManager(GenServer):
         publish: Publish | None = None,
         bundled: Callable[[], list[tuple[str, Path]]] | None = None,
         noprune: bool = False,
+        quantizer: Quantizer | None = None,
     ) -> None:
         super().__init__()
         self._root = store_root
@@ -88,6 +93,7 @@ class ModelManager(GenServer):
         self._publish = publish or (lambda event, data: None)
         self._bundled = bundled
         self._noprune = noprune
+        self._quantizer = quantizer or LlamaCppQuantizer()
         self._store: FileSystemModelStore | None = None
         self._gguf: dict[str, GgufInfo] = {}
 
@@ -122,22 +128,23 @@ class ModelManager(GenServer):
         resolved = self._resolve(stored)
         info = self._gguf_info(resolved.model_path)
         licenses = self._texts(stored.manifest, MEDIA_TYPE_LICENSE)
+        system = msg.system or resolved.system
         reply.set(
             ShowInfo(
                 license="\n".join(licenses),
                 modelfile=generated_modelfile(
                     display_name=resolved.name, model_path=resolved.model_path,
                     adapter_paths=resolved.adapter_paths, template=resolved.template,
-                    system=resolved.system, params=resolved.params, licenses=licenses,
+                    system=system, params={**resolved.params, **msg.options}, licenses=licenses,
                     messages=resolved.messages,
                 ),
                 parameters=format_parameters(resolved.params),
                 template=resolved.template if resolved.template is not None else "{{ .Prompt }}",
-                system=resolved.system,
+                system=system,
                 details=resolved.details,
                 messages=resolved.messages,
                 model_info=info.model_info(verbose=msg.verbose),
-                tensors=tuple(info.tensors) if msg.verbose else (),
+                tensors=tuple(info.tensors_info()),
                 capabilities=resolved.capabilities,
                 modified_at=stored.modified_at,
             )
@@ -169,7 +176,7 @@ class ModelManager(GenServer):
 
     @handle_call(CreateModel)
     def _on_create(self, msg: CreateModel, reply: ReplyTo) -> None:
-        reply.set(self._create(msg))
+        reply.set(self._create(msg.request, msg.progress))
 
     @handle_call(CopyModel)
     def _on_copy(self, msg: CopyModel, reply: ReplyTo) -> None:
@@ -208,7 +215,7 @@ class ModelManager(GenServer):
             except ModelNotFoundError:
                 pass
             digest = self.store.import_blob(path)
-            self._create(CreateModel(CreateRequest(model=name, files={path.name: str(digest)})))
+            self._create(CreateRequest(model=name, files={path.name: str(digest)}))
             structlog.get_logger().info("bundled_model_imported", model=name)
             imported.append(name)
         reply.set(tuple(imported))
@@ -290,14 +297,42 @@ class ModelManager(GenServer):
             namespace=stored.name.namespace,
         )
 
-    def _create(self, msg: CreateModel) -> tuple[str, ...]:
-        """Plan, write the new blobs, then the manifest last; prune what the old one used."""
-        request = msg.request
+    def _create(self, request: CreateRequest, progress: ProgressSink | None = None) -> tuple[CreateProgress, ...]:
+        """Check and plan (nothing written yet), quantize if asked, write the new blobs,
+        then the manifest last; prune what the old version alone used.
+
+        Each status line goes to ``progress`` as it happens. Quantizing blocks this
+        actor for its duration (seconds per GB), as committing a large upload does.
+        """
+        lines: list[CreateProgress] = []
+
+        def emit(line: CreateProgress) -> None:
+            lines.append(line)
+            if progress is not None:
+                progress.push(line)  # a client that left does not stop the create
+
         target = self.store.resolve(_name_or(request.model, "invalid model name"))
         base = self._read(request.from_) if request.from_ else None
-        if request.template is not None:
-            _parse_template(request.template)
-        plan = plan_create(
+        plan = self._plan(request, base)
+        for status in plan.parse_statuses:
+            emit(CreateProgress(status))
+        if plan.quantization is not None:
+            plan = self._plan(request, base, quantized=self._quantize(plan.quantization, emit))
+        for status in plan.layer_statuses:
+            emit(CreateProgress(status))
+        for data in plan.new_blobs:
+            self.store.write_blob_bytes(data)
+        previous = self._previous_digests(target)
+        emit(CreateProgress("writing manifest"))
+        self.store.write_manifest(target, plan.manifest)
+        if previous and not self._noprune:
+            self.store.remove_blobs_if_unreferenced(previous)
+        self._publish("model.created", {"model": target.display})
+        emit(CreateProgress("success"))
+        return tuple(lines)
+
+    def _plan(self, request: CreateRequest, base: StoredManifest | None, *, quantized: Quantized | None = None) -> CreatePlan:
+        return plan_create(
             request,
             base=base.manifest if base else None,
             base_name=base.name.display if base else None,
@@ -305,15 +340,28 @@ class ModelManager(GenServer):
             blob_exists=self.store.has_blob,
             gguf_info=lambda digest: self._gguf_info(str(self.store.blob_path(digest))),
             blob_size=self.store.blob_size,
+            quantized=quantized,
         )
-        for data in plan.new_blobs:
-            self.store.write_blob_bytes(data)
-        previous = self._previous_digests(target)
-        self.store.write_manifest(target, plan.manifest)
-        if previous and not self._noprune:
-            self.store.remove_blobs_if_unreferenced(previous)
-        self._publish("model.created", {"model": target.display})
-        return (*plan.statuses, "writing manifest", "success")
+
+    def _quantize(self, quantization: Quantization, emit: Callable[[CreateProgress], None]) -> Quantized:
+        """Quantize into a temp file in the blob folder, verify it reads as GGUF, commit it."""
+        source = self.store.blob_path(quantization.source)
+        total = self.store.blob_size(quantization.source)
+        emit(CreateProgress(quantization.status, str(quantization.source), total, 0))
+        temp = self.store.new_blob_temp()
+        try:
+            self._quantizer.quantize(source, temp, quantization.file_type)
+            emit(CreateProgress(quantization.status, str(quantization.source), total, total))
+            emit(CreateProgress("verifying conversion"))
+            try:
+                read_gguf_info(temp)
+            except GgufFormatError as error:
+                raise QuantizationError(f"quantized model is not valid GGUF: {error}") from None
+            digest, created = self.store.commit_new_blob(temp)
+        finally:
+            if temp.exists():
+                self.store.discard_blob_temp(temp)
+        return Quantized(source=quantization.source, digest=digest, created=created)
 
     def _previous_digests(self, name: ModelName) -> tuple[Any, ...]:
         try:
@@ -327,14 +375,6 @@ def _name_or(raw: str, message: str) -> ModelName:
         return parse_name(raw.strip())
     except InvalidModelNameError:
         raise InvalidModelNameError(message) from None
-
-
-def _parse_template(text: str) -> Template:
-    """Validate a TEMPLATE at create time: 400 ``template error: …`` with its position."""
-    try:
-        return Template.parse(text)
-    except Exception as error:
-        raise InvalidRequestError(f"template error: {error}") from None
 
 
 def _safe_template(text: str | None) -> Template | None:

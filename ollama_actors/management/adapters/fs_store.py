@@ -190,6 +190,18 @@ class FileSystemModelStore:
             raise
         return self._commit_hashed(temp, actual, expected)
 
+    def commit_new_blob(self, temp: Path) -> tuple[Digest, bool]:
+        """Like :meth:`commit_blob` without an expected digest; also returns whether
+        the blob is new (False: it was there already and ``temp`` was dropped)."""
+        temp = self._checked_temp(temp)
+        try:
+            actual = _hash_and_sync(temp)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        existed = self.has_blob(actual)
+        return self._commit_hashed(temp, actual, None), not existed
+
     def discard_blob_temp(self, temp: Path) -> None:
         """Remove a temp from :meth:`new_blob_temp` that will not be committed."""
         self._checked_temp(temp).unlink(missing_ok=True)

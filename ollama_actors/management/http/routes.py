@@ -7,7 +7,6 @@ store's blob folder; the ModelManager verifies and commits it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,20 @@ import trio
 from quart import Blueprint, Response, request
 
 from ollama_actors.bridge.reply import ask
+from ollama_actors.bridge.stream import TokenStream
 from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.digests import parse_digest
 from ollama_actors.domain.errors import BlobNotFoundError, InvalidModelNameError, InvalidRequestError
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import Fields, read_json
+from ollama_actors.kernel import call
+from ollama_actors.management.http.progress import respond_progress
 from ollama_actors.management.messages import (
     AbortBlobUpload,
     CommitBlob,
     CopyModel,
     CreateModel,
+    CreateProgress,
     CreateRequest,
     DeleteModel,
     HasBlob,
@@ -57,7 +60,9 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
         name = (f.str("model") or f.str("name")).strip()
         if not name:
             raise InvalidRequestError("model is required")
-        info: ShowInfo = await manager(ShowModel(name, verbose=f.bool("verbose")))
+        info: ShowInfo = await manager(
+            ShowModel(name, verbose=f.bool("verbose"), system=f.str("system"), options=f.object("options") or {})
+        )
         return _show_json(info)
 
     @bp.post("/api/copy")
@@ -111,12 +116,13 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
     async def create() -> Response:
         body = await read_json()
         create_request = _create_request(body)
-        stream = Fields(body, "CreateRequest").bool("stream", True)
-        statuses: tuple[str, ...] = await manager(CreateModel(create_request), wait=timeout + 600)
-        if not stream:
-            return Response(json.dumps({"status": statuses[-1]}), content_type="application/json; charset=utf-8")
-        lines = "".join(json.dumps({"status": s}) + "\n" for s in statuses)
-        return Response(lines, content_type="application/x-ndjson")
+        streaming = Fields(body, "CreateRequest").bool("stream", True)
+        # The stream is both where the ModelManager pushes status lines as they
+        # happen and the call's reply-to: a crash of the actor fails it, so this
+        # wait ends even without a deadline (a quantization may take minutes).
+        stream: TokenStream[CreateProgress] = TokenStream()
+        call(deps.actor("model_manager"), CreateModel(create_request, progress=stream), stream)
+        return await respond_progress(stream, streaming=streaming)
 
     return bp
 
