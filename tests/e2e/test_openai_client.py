@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from ollama_actors.runner.actors.runner import RUNNER_CRASHED
-from tests.e2e.test_supervision import CRASH_MARKER, LATE_CRASH_MARKER, CrashingRuntime
+from tests.fixtures.crashing_runtime import CRASH_MARKER, LATE_CRASH_MARKER, CrashingRuntime
 from tests.fixtures.daemon import RunningDaemon, start_daemon
 from tests.fixtures.daemons import TINY, TINY_EMBED, upload_and_create
 from tests.fixtures.tiny_gguf import write_tiny_llama_gguf

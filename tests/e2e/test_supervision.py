@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 
 import httpx
 import ollama
@@ -17,74 +16,12 @@ from ollama_actors.kernel import WhichChildren
 from ollama_actors.kernel.reply import BlockingReply
 from ollama_actors.kernel.messages import call
 from ollama_actors.runner.actors.runner import RUNNER_CRASHED
-from ollama_actors.runner.adapters.llama_runtime import LlamaCppRuntime
-from ollama_actors.runner.ports import CompletionRequest, EmbedResult, Generation, LoadedModel, LoadSpec
+from tests.fixtures.crashing_runtime import CRASH_MARKER, LATE_CRASH_MARKER, CrashingRuntime
 from tests.fixtures.daemon import RunningDaemon, start_daemon
 from tests.fixtures.daemons import upload_and_create
 from tests.fixtures.tiny_gguf import write_tiny_llama_gguf
 
-CRASH_MARKER = "CRASH-NOW"
-LATE_CRASH_MARKER = "CRASH-LATER"
-
-
-class _LateCrashingGeneration:
-    """A real generation that raises on its fourth decode step (after tokens went out)."""
-
-    def __init__(self, inner: Generation) -> None:
-        self._inner = inner
-        self._steps = 0
-
-    def step(self):  # noqa: ANN201 - Step
-        self._steps += 1
-        if self._steps == 4:
-            raise RuntimeError("injected fault mid-stream")
-        return self._inner.step()
-
-    def cancel(self) -> None:
-        self._inner.cancel()
-
-    def stats(self):  # noqa: ANN201 - GenerationStats
-        return self._inner.stats()
 OPTS = {"num_predict": 4, "temperature": 0, "seed": 3, "num_ctx": 512}
-
-
-class _CrashingModel:
-    """The real llama.cpp model, except that a prompt with the marker raises inside the
-    Runner (an unexpected exception, as a bug would) instead of generating."""
-
-    def __init__(self, inner: LoadedModel) -> None:
-        self._inner = inner
-
-    @property
-    def context_length(self) -> int:
-        return self._inner.context_length
-
-    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
-        return self._inner.tokenize(text, add_bos=add_bos, special=special)
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._inner.detokenize(tokens)
-
-    def start(self, request: CompletionRequest) -> Generation:
-        if CRASH_MARKER in request.prompt:
-            raise RuntimeError("injected fault inside the runner")
-        if LATE_CRASH_MARKER in request.prompt:
-            return _LateCrashingGeneration(self._inner.start(request))
-        return self._inner.start(request)
-
-    def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult:
-        return self._inner.embed(inputs, truncate=truncate)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class CrashingRuntime:
-    def __init__(self) -> None:
-        self._real = LlamaCppRuntime()
-
-    def load(self, spec: LoadSpec) -> LoadedModel:
-        return _CrashingModel(self._real.load(spec))
 
 
 @pytest.fixture(scope="module")
