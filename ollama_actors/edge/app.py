@@ -33,6 +33,7 @@ def create_app(deps: EdgeDeps) -> QuartTrio:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     install_error_handlers(app)
     _install_request_log(app)
+    _install_close_after_unread_body(app)
 
     @app.route("/", methods=["GET", "HEAD"])
     async def root() -> Response:
@@ -69,4 +70,21 @@ def _install_request_log(app: QuartTrio) -> None:
         )
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         structlog.contextvars.clear_contextvars()
+        return response
+
+
+def _install_close_after_unread_body(app: QuartTrio) -> None:
+    """Close the connection after an error answer to a request that carried a body.
+
+    Error paths (unknown route, bad digest, …) answer before reading the body. With
+    HTTP/1.1 keep-alive the unread rest would then stall the next request on the same
+    connection (seen with Hypercorn's h11 worker), so, as Go's server does when a
+    handler leaves a body unread, we ask for the connection to be closed.
+    """
+
+    @app.after_request
+    async def _close(response: Response) -> Response:
+        has_body = request.content_length or request.headers.get("Transfer-Encoding")
+        if response.status_code >= 400 and has_body:
+            response.headers["Connection"] = "close"
         return response

@@ -130,3 +130,13 @@ def test_the_unix_socket_serves_the_same_api(daemon: RunningDaemon) -> None:
         assert client.get("/").text == "Ollama is running"
         assert TINY in [m["name"] for m in client.get("/api/tags").json()["models"]]
     assert (daemon.socket.stat().st_mode & 0o077) == 0  # owner only
+
+
+def test_an_error_before_the_body_was_read_does_not_stall_the_connection(http: httpx.Client) -> None:
+    """Regression: a 404 to a POST with a body left the body unread and the next request
+    on the same keep-alive connection hung."""
+    for _ in range(20):
+        missing = http.post("/api/no-such-endpoint", content=b"x" * 50_000)
+        assert missing.status_code == 404
+        assert missing.headers.get("connection") == "close"
+        assert http.head("/").status_code == 200

@@ -8,30 +8,18 @@ stream or reply. No scheduling or prompt rule lives here.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
-import trio
-from quart import Blueprint, Response, g, jsonify
+from quart import Blueprint, Response, jsonify
 
-from ollama_actors.bridge.reply import TrioReply, ask
-from ollama_actors.bridge.stream import TokenStream
+from ollama_actors.bridge.reply import ask
 from ollama_actors.domain.chat import ChatMessage
-from ollama_actors.domain.errors import (
-    ActorTimeoutError,
-    InvalidRequestError,
-    ModelNotFoundError,
-    RunnerError,
-    UnsupportedCapabilityError,
-)
+from ollama_actors.domain.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
 from ollama_actors.domain.models import ResolvedModel
-from ollama_actors.domain.options import merge_options
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import read_json
-from ollama_actors.kernel.messages import cast
-from ollama_actors.management.messages import ResolveModel
-from ollama_actors.runner.domain.grammar import format_grammar
-from ollama_actors.runner.domain.runner_options import l2_normalise, load_spec, sampling_options
+from ollama_actors.runner.domain.runner_options import l2_normalise
+from ollama_actors.runner.http.jobs import RunnerJobs, check_images, check_think
 from ollama_actors.runner.http.schemas import (
     created_at,
     final_metrics,
@@ -43,18 +31,7 @@ from ollama_actors.runner.http.schemas import (
     tool_call_json,
 )
 from ollama_actors.runner.http.streaming import respond
-from ollama_actors.runner.messages import (
-    Completed,
-    EmbedJob,
-    Embedded,
-    GenerateJob,
-    ListRunning,
-    LoadJob,
-    PromptSpec,
-    Submit,
-    TextChunk,
-    UnloadModel,
-)
+from ollama_actors.runner.messages import Completed, ListRunning, LoadJob, PromptSpec, TextChunk, UnloadModel
 
 __all__ = ["runner_blueprint"]
 
@@ -62,48 +39,16 @@ __all__ = ["runner_blueprint"]
 def runner_blueprint(deps: EdgeDeps) -> Blueprint:
     bp = Blueprint("runner", __name__)
     settings = deps.settings
-    long_wait = settings.load_timeout_s + settings.request_timeout_s
-
-    async def resolve(name: str, not_found: str) -> ResolvedModel:
-        try:
-            return await ask(deps.actor("model_manager"), ResolveModel(name), timeout=settings.request_timeout_s)
-        except ModelNotFoundError:
-            raise ModelNotFoundError(not_found) from None
-
-    def request_id() -> str:
-        return getattr(g, "request_id", None) or uuid.uuid4().hex[:16]
-
-    async def submit_and_wait(job_factory: Any) -> Any:  # Any: Loaded | Embedded
-        reply = TrioReply()
-        cast(deps.actor("scheduler"), Submit(job_factory(reply)))
-        try:
-            return await _wait(reply, long_wait)
-        finally:
-            reply.abandon()
+    jobs = RunnerJobs(deps)
 
     async def load_or_unload(model: ResolvedModel, keep_alive_s: float | None, started: int) -> str:
         if keep_alive_s == 0:
             await ask(deps.actor("scheduler"), UnloadModel(model.digest), timeout=settings.request_timeout_s)
             return "unload"
-        values = merge_options(model.params, None, default_num_ctx=settings.context_length).values
-        spec = load_spec(model, values, num_thread=settings.num_thread)
-        await submit_and_wait(lambda reply: LoadJob(request_id(), model, spec, keep_alive_s, reply, started))
+        spec = jobs.load_spec(model, None)
+        rid = jobs.request_id()
+        await jobs.submit_and_wait(lambda reply: LoadJob(rid, model, spec, keep_alive_s, reply, started))
         return "load"
-
-    def generation_job(model: ResolvedModel, prompt: PromptSpec, p: Any, started: int, want_context: bool) -> GenerateJob:
-        values = merge_options(model.params, p.options, default_num_ctx=settings.context_length).values
-        return GenerateJob(
-            request_id=request_id(),
-            model=model,
-            prompt=prompt,
-            sampling=sampling_options(values),
-            load=load_spec(model, values, num_thread=settings.num_thread),
-            keep_alive_s=p.keep_alive_s,
-            stream=TokenStream(),
-            started_ns=started,
-            grammar=_grammar(p.format),
-            want_context=want_context,
-        )
 
     @bp.post("/api/generate")
     async def generate() -> Response:
@@ -111,25 +56,28 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         p = parse_generate(await read_json())
         if not p.model:
             raise ModelNotFoundError(f"model '{p.model}' not found")
-        model = await resolve(p.model, f"model '{p.model}' not found")
+        model = await jobs.resolve(p.model, f"model '{p.model}' not found")
         if p.raw and (p.template or p.system is not None or p.context):
             raise InvalidRequestError("raw mode does not support template, system, or context")
         if "completion" not in model.capabilities:
             raise UnsupportedCapabilityError(f'"{p.model}" does not support generate')
         if p.suffix and "insert" not in model.capabilities:
             raise UnsupportedCapabilityError(f"{model.full_name} does not support insert")
-        _check_think(model, p.model, p.think)
+        check_think(model, p.model, p.think)
         base = {"model": p.model}
         if not p.prompt and not p.suffix:
             reason = await load_or_unload(model, p.keep_alive_s, started)
             return jsonify({**base, "created_at": created_at(), "response": "", "done": True, "done_reason": reason})
-        _check_images(model, (ChatMessage(role="user", images=p.images),))
+        check_images(model, (ChatMessage(role="user", images=p.images),))
         prompt = PromptSpec(
             kind="generate", prompt=p.prompt, system=p.system, suffix=p.suffix, raw=p.raw,
             template=p.template, context=p.context, think=p.think,
         )
-        job = generation_job(model, prompt, p, started, want_context=not p.raw)
-        cast(deps.actor("scheduler"), Submit(job))
+        job = jobs.generation_job(
+            model, prompt, options=p.options, keep_alive_s=p.keep_alive_s, fmt=p.format,
+            want_context=not p.raw, started_ns=started,
+        )
+        jobs.submit(job)
 
         def chunk(piece: TextChunk) -> dict[str, Any]:
             return {**base, "created_at": created_at(), **_generated(piece), "done": False}
@@ -149,22 +97,24 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         p = parse_chat(await read_json())
         if not p.model:
             raise InvalidRequestError("model is required")
-        model = await resolve(p.model, f"model '{p.model}' not found")
+        model = await jobs.resolve(p.model, f"model '{p.model}' not found")
         if "completion" not in model.capabilities:
             raise UnsupportedCapabilityError(f'"{p.model}" does not support chat')
         if p.tools and "tools" not in model.capabilities:
             raise UnsupportedCapabilityError(f"{model.full_name} does not support tools")
-        _check_think(model, p.model, p.think)
+        check_think(model, p.model, p.think)
         base = {"model": p.model}
         if not p.messages:
             reason = await load_or_unload(model, p.keep_alive_s, started)
             return jsonify({**base, "created_at": created_at(),
                             "message": {"role": "assistant", "content": ""},
                             "done": True, "done_reason": reason})
-        _check_images(model, p.messages)
+        check_images(model, p.messages)
         prompt = PromptSpec(kind="chat", messages=p.messages, tools=p.tools, think=p.think, truncate=p.truncate)
-        job = generation_job(model, prompt, p, started, want_context=False)
-        cast(deps.actor("scheduler"), Submit(job))
+        job = jobs.generation_job(
+            model, prompt, options=p.options, keep_alive_s=p.keep_alive_s, fmt=p.format, started_ns=started
+        )
+        jobs.submit(job)
 
         def chunk(piece: TextChunk) -> dict[str, Any]:
             return {**base, "created_at": created_at(), "message": message_json(piece), "done": False}
@@ -183,14 +133,13 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
             if legacy:
                 raise InvalidRequestError("model is required")
             raise ModelNotFoundError("model '' not found")
-        model = await resolve(p.model, f'model "{p.model}" not found, try pulling it first')
-        values = merge_options(model.params, p.options, default_num_ctx=settings.context_length).values
-        spec = load_spec(model, values, num_thread=settings.num_thread, embedding=True)
+        model = await jobs.resolve(p.model, f'model "{p.model}" not found, try pulling it first')
         if not p.inputs:
-            await submit_and_wait(lambda reply: LoadJob(request_id(), model, spec, p.keep_alive_s, reply, started))
+            spec, rid = jobs.load_spec(model, p.options, embedding=True), jobs.request_id()
+            await jobs.submit_and_wait(lambda reply: LoadJob(rid, model, spec, p.keep_alive_s, reply, started))
             return {"embedding": []} if legacy else {"model": p.model, "embeddings": []}
-        result: Embedded = await submit_and_wait(
-            lambda reply: EmbedJob(request_id(), model, p.inputs, p.truncate, spec, p.keep_alive_s, reply, started)
+        result = await jobs.embed(
+            model, p.inputs, truncate=p.truncate, options=p.options, keep_alive_s=p.keep_alive_s, started_ns=started
         )
         if legacy:
             return {"embedding": list(result.vectors[0])}
@@ -218,24 +167,6 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
     return bp
 
 
-async def _wait(reply: TrioReply, timeout: float) -> Any:  # Any: the job's reply value
-    with trio.move_on_after(timeout):
-        return await reply.wait()
-    raise ActorTimeoutError(f"timed out waiting for the model after {timeout:g}s")
-
-
-def _check_think(model: ResolvedModel, as_given: str, think: bool | str | None) -> None:
-    if think not in (None, False) and "thinking" not in model.capabilities:
-        raise InvalidRequestError(f'"{as_given}" does not support thinking')
-
-
-def _check_images(model: ResolvedModel, messages: tuple[ChatMessage, ...]) -> None:
-    """Images for a model without a vision projector: Ollama's error (a 500, raised by
-    its runner; HEAD leaves the wording to llama-server, so this is the classic one)."""
-    if "vision" not in model.capabilities and any(m.images for m in messages):
-        raise RunnerError("this model is missing data required for image input")
-
-
 def _generated(piece: TextChunk) -> dict[str, Any]:
     """Generate's ``response``, plus ``thinking`` and ``tool_calls`` when present."""
     out: dict[str, Any] = {"response": piece.text}
@@ -245,7 +176,3 @@ def _generated(piece: TextChunk) -> dict[str, Any]:
         out["tool_calls"] = [tool_call_json(call) for call in piece.tool_calls]
     return out
 
-
-def _grammar(fmt: object) -> str | None:
-    """``format`` → GBNF. JSON-schema and "json" grammars come with structured outputs."""
-    return None if fmt is None else format_grammar(fmt)
