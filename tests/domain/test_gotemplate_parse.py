@@ -36,48 +36,75 @@ def test_comments_are_dropped_and_may_trim() -> None:
 
 
 PARSE_ERRORS = [
-    # template, Go's message, line, 0-based byte column of the offending token
-    ("{{ .Foo } }}", 'template: :1: unexpected "}" in operand', 1, 8),
-    ("{{ if }}", "template: :1: missing value for if", 1, 6),
-    ("{{ }}", "template: :1: missing value for command", 1, 3),
-    ("{{ end }}", "template: :1: unexpected {{end}}", 1, 7),
-    ("{{ else }}", "template: :1: unexpected {{else}}", 1, 8),
-    ("{{ if .A }}x", "template: :1: unexpected EOF", 1, 12),
-    ("{{ $x }}", 'template: :1: undefined variable "$x"', 1, 6),
-    ("{{ foo }}", 'template: :1: function "foo" not defined', 1, 3),
-    ("{{ .Prompt ", "template: :1: unclosed action", 1, 11),
-    ("hello\n{{ .A\n", "template: :3: unclosed action started at :2", 3, 0),
-    ('line1\nline2 {{ "abc }}', "template: :2: unterminated quoted string", 2, 9),
-    ("{{ `raw }}", "template: :1: unterminated raw quoted string", 1, 3),
-    ("{{ break }}", "template: :1: {{break}} outside {{range}}", 1, 9),
-    ("{{ range .L }}{{ end }}{{ continue }}", "template: :1: {{continue}} outside {{range}}", 1, 35),
-    ("{{ 3 | 4 }}", "template: :1: non executable command in pipeline stage 2", 1, 9),
-    ("{{ nil.X }}", 'template: :1: unexpected . after term "nil"', 1, 8),
-    ("{{ 0x }}", 'template: :1: illegal number syntax: "0x"', 1, 3),
-    ("{{ 0xg }}", 'template: :1: bad number syntax: "0xg"', 1, 3),
-    ("{{ .A ! }}", 'template: :1: unexpected "!" in operand', 1, 6),
-    ("{{ (.A }}", "template: :1: unclosed left paren", 1, 7),
-    ("{{ .A) }}", 'template: :1: unexpected ")" in command', 1, 5),
-    ("{{ ) }}", 'template: :1: unexpected ")" in command', 1, 3),
-    ("{{ $a, $b := .X }}", "template: :1: too many declarations in command", 1, 5),
-    ("{{ range $a, 3 }}{{ end }}", "template: :1: range can only initialize variables", 1, 13),
-    ("{{/* open", "template: :1: unclosed comment", 1, 2),
-    ("{{ if .A }}{{ else }}{{ else }}{{ end }}", "template: :1: expected end; found {{else}}", 1, 29),
-    ('{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}', 'template: :1: template: multiple definition of template "x"', 1, 50),
-    ("{{ .A ", "template: :1: unclosed action", 1, 6),
+    # template, message (Go's, with the column added after the line), line, 0-based byte
+    # column of the offending token
+    ("{{ .Foo } }}", 'template: :1:8: unexpected "}" in operand', 1, 8),
+    ("{{ if }}", "template: :1:6: missing value for if", 1, 6),
+    ("{{ }}", "template: :1:3: missing value for command", 1, 3),
+    ("{{ end }}", "template: :1:7: unexpected {{end}}", 1, 7),
+    ("{{ else }}", "template: :1:8: unexpected {{else}}", 1, 8),
+    ("{{ if .A }}x", "template: :1:12: unexpected EOF", 1, 12),
+    ("{{ $x }}", 'template: :1:6: undefined variable "$x"', 1, 6),
+    ("{{ foo }}", 'template: :1:3: function "foo" not defined', 1, 3),
+    ("{{ .Prompt ", "template: :1:11: unclosed action", 1, 11),
+    ("hello\n{{ .A\n", "template: :3:0: unclosed action started at :2", 3, 0),
+    ('line1\nline2 {{ "abc }}', "template: :2:9: unterminated quoted string", 2, 9),
+    ("{{ `raw }}", "template: :1:3: unterminated raw quoted string", 1, 3),
+    ("{{ break }}", "template: :1:9: {{break}} outside {{range}}", 1, 9),
+    ("{{ range .L }}{{ end }}{{ continue }}", "template: :1:35: {{continue}} outside {{range}}", 1, 35),
+    ("{{ 3 | 4 }}", "template: :1:9: non executable command in pipeline stage 2", 1, 9),
+    ("{{ nil.X }}", 'template: :1:8: unexpected . after term "nil"', 1, 8),
+    ("{{ 0x }}", 'template: :1:3: illegal number syntax: "0x"', 1, 3),
+    ("{{ 0xg }}", 'template: :1:3: bad number syntax: "0xg"', 1, 3),
+    ("{{ .A ! }}", 'template: :1:6: unexpected "!" in operand', 1, 6),
+    ("{{ (.A }}", "template: :1:7: unclosed left paren", 1, 7),
+    ("{{ .A) }}", 'template: :1:5: unexpected ")" in command', 1, 5),
+    ("{{ ) }}", 'template: :1:3: unexpected ")" in command', 1, 3),
+    ("{{ $a, $b := .X }}", "template: :1:5: too many declarations in command", 1, 5),
+    ("{{ range $a, 3 }}{{ end }}", "template: :1:13: range can only initialize variables", 1, 13),
+    ("{{/* open", "template: :1:2: unclosed comment", 1, 2),
+    ("{{ if .A }}{{ else }}{{ else }}{{ end }}", "template: :1:29: expected end; found {{else}}", 1, 29),
+    ('{{ define "x" }}a{{ end }}{{ define "x" }}b{{ end }}', 'template: :1:50: template: multiple definition of template "x"', 1, 50),
+    ("{{ .A ", "template: :1:6: unclosed action", 1, 6),
 ]
 
 
 @pytest.mark.parametrize(("text", "message", "line", "col"), PARSE_ERRORS)
-def test_parse_errors_carry_gos_message_and_position(text: str, message: str, line: int, col: int) -> None:
+def test_parse_errors_carry_gos_message_and_line_and_column(text: str, message: str, line: int, col: int) -> None:
     with pytest.raises(TemplateError) as caught:
         Template.parse(text)
     assert str(caught.value) == message
     assert (caught.value.line, caught.value.col) == (line, col)
 
 
+MULTI_LINE_HEAD = "{{- range .Messages }}\n<|{{ .Role }}|>\n"
+
+
+@pytest.mark.parametrize(
+    ("line3", "message", "col"),
+    [
+        ("{{ .Content ", "template: :3:12: unclosed action", 12),
+        ("{{ upper .Content }}{{ end }}", 'template: :3:3: function "upper" not defined', 3),
+        ("{{ .Content | 3 }}{{ end }}", "template: :3:16: non executable command in pipeline stage 2", 16),
+    ],
+    ids=["unterminated-action", "unknown-function", "bad-pipeline"],
+)
+def test_an_error_on_line_three_names_line_and_column_in_its_message(line3: str, message: str, col: int) -> None:
+    """The create path shows ``template error: <this message>`` to the client."""
+    with pytest.raises(TemplateError) as caught:
+        Template.parse(MULTI_LINE_HEAD + line3)
+    assert str(caught.value) == message
+    assert (caught.value.line, caught.value.col) == (3, col)
+
+
+def test_the_column_counts_bytes_as_gos_execution_errors_do() -> None:
+    """``｜`` is three bytes in UTF-8, so the ``}`` after ``<｜User｜>{{ .Foo `` is at byte 20."""
+    with pytest.raises(TemplateError, match=r'^template: :1:20: unexpected "}" in operand$'):
+        Template.parse("<｜User｜>{{ .Foo } }}")
+
+
 def test_template_name_appears_in_parse_errors() -> None:
-    with pytest.raises(TemplateError, match=r"^template: chat:1: missing value for if$"):
+    with pytest.raises(TemplateError, match=r"^template: chat:1:6: missing value for if$"):
         Template.parse("{{ if }}", name="chat")
 
 

@@ -29,6 +29,7 @@ INVALID_COMMAND = (
     'command must be one of "from", "license", "template", "system", "adapter", "draft", '
     '"renderer", "parser", "parameter", "message", or "requires"'
 )
+INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 
 
 def test_package_all_is_sorted_and_every_name_exists() -> None:
@@ -131,34 +132,75 @@ def test_a_bom_at_the_start_of_text_is_ignored() -> None:
 
 
 ERRORS = [
-    ("FROM x\nFOO bar\n", f"(line 2): {INVALID_COMMAND}", 2),
-    ("FROM1 x\n", f"(line 1): {INVALID_COMMAND}", 1),
-    ("FROM x\n\nSYSTEM\n", f"(line 4): {INVALID_COMMAND}", 4),
-    ("FROM x\nMESSAGE bot hi\n", '(line 2): message role must be one of "system", "user", or "assistant"', 2),
-    ("FROM x\nMESSAGE User hi\n", '(line 2): message role must be one of "system", "user", or "assistant"', 2),
-    ("FROM x\nPARAMETER temperature\n", "unexpected EOF: temperature", None),
-    ("FROM x\nPARAMETER top-k 1\n", "unexpected EOF: top", None),
-    ("FROM x\nMESSAGE system\n", "unexpected EOF: system", None),
-    ('FROM x\nSYSTEM """never closed\n', "unexpected EOF", None),
-    ('FROM x\nSYSTEM "half" closed\n', "unexpected EOF", None),
-    ("FROM", "unexpected EOF", None),
-    ("SYSTEM only\n", "no FROM line", None),
-    ("", "no FROM line", None),
+    # text, message (Ollama's words behind the position), line, column (1-based)
+    ("FROM x\nFOO bar\n", f"(line 2, column 1): {INVALID_COMMAND}", 2, 1),
+    ("FROM1 x\n", f"(line 1, column 1): {INVALID_COMMAND}", 1, 1),
+    ("FROM x\n  system hi\n\tfoo bar\n", f"(line 3, column 2): {INVALID_COMMAND}", 3, 2),
+    ("FROM x\n\nSYSTEM\n", f"(line 3, column 1): {INVALID_COMMAND}", 3, 1),
+    ("FROM x\nMESSAGE bot hi\n", f"(line 2, column 9): {INVALID_ROLE}", 2, 9),
+    ("FROM x\nMESSAGE User hi\n", f"(line 2, column 9): {INVALID_ROLE}", 2, 9),
+    ("FROM x\nMESSAGE  user hi\n", f"(line 2, column 9): {INVALID_ROLE}", 2, 9),
+    ("FROM x\nPARAMETER temperature\n", "(line 2, column 22): unexpected EOF: temperature", 2, 22),
+    ("FROM x\nPARAMETER temperature", "(line 2, column 22): unexpected EOF", 2, 22),
+    ("FROM x\nPARAMETER top-k 1\n", "(line 2, column 14): unexpected EOF: top", 2, 14),
+    ("FROM x\nMESSAGE system\n", "(line 2, column 15): unexpected EOF: system", 2, 15),
+    ('FROM x\nSYSTEM """never closed\n', "(line 2, column 8): unexpected EOF", 2, 8),
+    ('FROM x\nSYSTEM "half" closed\n', "(line 2, column 8): unexpected EOF", 2, 8),
+    ("FROM", "(line 1, column 5): unexpected EOF", 1, 5),
+    ("SYSTEM only\n", "no FROM line", None, None),
+    ("", "no FROM line", None, None),
 ]
 
 
-@pytest.mark.parametrize(("text", "message", "line"), ERRORS)
-def test_errors_use_ollamas_words_and_line_numbers(text: str, message: str, line: int | None) -> None:
+@pytest.mark.parametrize(("text", "message", "line", "column"), ERRORS)
+def test_errors_use_ollamas_words_with_line_and_column(text: str, message: str, line: int | None, column: int | None) -> None:
     with pytest.raises(ModelfileError) as caught:
         parse_modelfile(text)
     assert str(caught.value) == message
-    assert caught.value.line == line
+    assert (caught.value.line, caught.value.column) == (line, column)
     assert isinstance(caught.value, BadRequestError)
 
 
-def test_carriage_return_and_newline_each_count_as_a_line_like_ollama() -> None:
-    with pytest.raises(ModelfileError, match=r"^\(line 3\)"):
+REAL_MODELFILE = '''# a chat model
+FROM ./model.gguf
+PARAMETER temperature 0.7
+TEMPLATE """{{ if .System }}<|system|>
+{{ .System }}{{ end }}<|user|>
+{{ .Prompt }}<|assistant|>
+"""
+SYSTEM You are terse.
+'''
+
+
+@pytest.mark.parametrize(
+    ("appended", "message"),
+    [
+        ("STOP <|end|>\n", f"(line 9, column 1): {INVALID_COMMAND}"),
+        ("PARAMETER num_ctx\n", "(line 9, column 18): unexpected EOF: num_ctx"),
+        ('LICENSE """MIT\n\nCopyright\n', "(line 9, column 9): unexpected EOF"),
+    ],
+    ids=["unknown-instruction", "missing-value", "unterminated-triple-quote"],
+)
+def test_an_error_after_a_multi_line_template_names_its_own_line(appended: str, message: str) -> None:
+    """Line 9 is the first line after the eight of ``REAL_MODELFILE``, whose
+    TEMPLATE value spans four of them."""
+    with pytest.raises(ModelfileError) as caught:
+        parse_modelfile(REAL_MODELFILE + appended)
+    assert str(caught.value) == message
+    assert caught.value.line == 9
+
+
+def test_crlf_is_one_line_break_though_ollama_counts_two() -> None:
+    """Ollama would say ``(line 3)`` here; an editor shows ``FOO`` on line 2."""
+    with pytest.raises(ModelfileError, match=r"^\(line 2, column 1\): command must be one of"):
         parse_modelfile("FROM x\r\nFOO y\r\n")
+    parsed = parse_modelfile('FROM x\r\nSYSTEM """a\r\nb"""\r\nLICENSE MIT\r\n')
+    assert [i.line for i in parsed.instructions] == [1, 2, 4]
+
+
+def test_a_lone_carriage_return_still_ends_a_line() -> None:
+    with pytest.raises(ModelfileError, match=r"^\(line 2, column 1\)"):
+        parse_modelfile("FROM x\rFOO y\r")
 
 
 def test_fragments_parse_without_from_when_asked() -> None:

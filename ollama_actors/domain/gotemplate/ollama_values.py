@@ -2,8 +2,9 @@
 
 Ollama converts ``api.Message`` and ``api.Tool`` into template-only structs
 (``templateMessage``, ``templateTool``, … in ``template/template.go``) and the
-printed text depends on those Go types: ``{{ .Function.Arguments }}`` and
-``{{ . }}`` on a tool print compact JSON (map keys sorted, HTML-escaped), a
+printed text depends on those Go types: ``{{ .Function.Arguments }}``,
+``{{ . }}`` and ``{{ .Function }}`` on a tool print compact JSON (map keys sorted,
+HTML-escaped; ``{{ .Function }}`` by our choice, see ``TemplateToolFunction``), a
 property's ``.Type`` prints ``string``, ``{{ .ToolCalls }}`` of a plain message
 prints ``[]``, ``{{ .Tools }}`` without tools prints ``null``. JSON numbers arrive
 as Go ``float64``, so ``{{ $v }}`` of ``10000000`` prints ``1e+07`` as in Ollama.
@@ -162,6 +163,9 @@ class ToolProperty:
 
 @dataclass(frozen=True)
 class TemplateToolParameters:
+    """``templateToolFunctionParameters``: ``{{ .Function.Parameters }}`` prints its JSON
+    (see ``TemplateToolFunction``)."""
+
     go_type = "template.templateToolFunctionParameters"
 
     Type: str = field(default="", metadata={"json": "type"})
@@ -170,14 +174,30 @@ class TemplateToolParameters:
     Required: tuple[str, ...] = field(default=(), metadata={"json": "required,omitempty"})
     Properties: StringerMap = field(default_factory=lambda: _properties(None), metadata={"json": "properties"})
 
+    def go_string(self) -> str:
+        return go_json(self)
+
 
 @dataclass(frozen=True)
 class TemplateToolFunction:
+    """``templateToolFunction``: ``{{ .Function }}`` prints its JSON.
+
+    A deliberate departure from the Ollama commit we follow: there this type (and
+    ``templateToolFunctionParameters``) has no ``String()``, so Qwen 2.5's
+    ``{"type": "function", "function": {{ .Function }}}`` prints Go struct syntax
+    (``{get_weather Get … {object <nil> <nil> [city] {…}}}``), a regression since
+    Ollama v0.14 (ollama/ollama#14601, fix proposed in #18391). Before it, and with
+    that fix, it prints JSON, which is what the templates were written for.
+    """
+
     go_type = "template.templateToolFunction"
 
     Name: str = field(default="", metadata={"json": "name"})
     Description: str = field(default="", metadata={"json": "description"})
     Parameters: TemplateToolParameters = field(default_factory=TemplateToolParameters, metadata={"json": "parameters"})
+
+    def go_string(self) -> str:
+        return go_json(self)
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,9 @@ class _Parser:
         item = self.items[self.furthest]
         line_start = self.text.rfind("\n", 0, item.pos) + 1
         col = len(self.text[line_start : item.pos].encode())
-        return _Abort(TemplateError(f"template: {self.name}:{item.line}: {message}", line=item.line, col=col))
+        # Go prints only the line here; the column is ours, in the ``name:line:col``
+        # form Go's own execution errors use, so a client reads both alike.
+        return _Abort(TemplateError(f"template: {self.name}:{item.line}:{col}: {message}", line=item.line, col=col))
 
     def unexpected(self, token: Item, context: str) -> _Abort:
         if token.typ is T.ERROR:
@@ -555,7 +557,8 @@ def parse_trees(text: str, *, name: str, funcs: Collection[str]) -> dict[str, Li
     (``name`` for the main text).
 
     Raises:
-        TemplateError: Go's parse error, e.g. ``template: :1: unexpected "}" in operand``.
+        TemplateError: Go's parse error with the column added, e.g.
+            ``template: :1:8: unexpected "}" in operand``.
     """
     try:
         return _Parser(text, name, funcs).parse()

@@ -34,11 +34,21 @@ INVALID_ROLE = 'message role must be one of "system", "user", or "assistant"'
 
 
 class ModelfileError(BadRequestError):
-    """A Modelfile Ollama would refuse; ``line`` is set where Ollama reports one."""
+    """A Modelfile Ollama would refuse, located where the text shows the fault.
 
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(f"(line {line}): {message}" if line else message)
+    ``str()`` is Ollama's message behind its ``(line N): `` prefix, widened to
+    ``(line N, column C): `` when the column is known. ``line`` and ``column`` are
+    1-based (a column counts characters; CR LF is one line break); Ollama itself
+    gives only a line, and only for a bad instruction word or message role. Both are
+    ``None`` for faults of the whole file (``no FROM line``); ``reason`` is the bare
+    message.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None) -> None:
+        where = f"line {line}, column {column}" if line and column else f"line {line}"
+        super().__init__(f"({where}): {message}" if line else message)
         self.line = line
+        self.column = column if line else None
         self.reason = message
 
 

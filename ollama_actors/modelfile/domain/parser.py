@@ -5,8 +5,10 @@ is accepted or rejected exactly as ``ollama create`` does it: instructions are
 matched case-insensitively, ``#`` starts a comment only where an instruction
 could start, values run to the end of the line unless a ``"…"`` or ``\"\"\"…\"\"\"``
 quote is still open, quotes are stripped without escape processing, non-printable
-characters are dropped, and errors use Ollama's words (``(line N): command must
-be one of …``). Line numbers count every CR and LF, as Ollama's do.
+characters are dropped, and errors use Ollama's words (``command must be one of
+…``) behind a ``(line N, column C): `` prefix pointing at the fault: Ollama gives
+only ``(line N): ``, and only for a bad instruction word or role. Unlike Ollama,
+CR LF counts as one line break, so line numbers are the ones an editor shows.
 
 ``format_modelfile`` writes instructions back with Ollama's quoting rule (§1.9)
 and falls back to the other quote style only where Ollama's choice would not
@@ -109,46 +111,74 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+_Position = tuple[int, int]  # 1-based line and column
+
+
 class _Parser:
-    """The state machine's registers (Ollama's locals in ``ParseFile``)."""
+    """The state machine's registers (Ollama's locals in ``ParseFile``), plus the
+    positions errors point at: where the instruction word, the parameter name or
+    message role, and the value start."""
 
     def __init__(self) -> None:
         self.state = _State.NIL
         self.buffer: list[str] = []
-        self.line = 1
+        self.line, self.column = 1, 1
+        self.previous = ""
+        self.here: _Position = (1, 1)
+        self.name_at: _Position = (1, 1)
+        self.key_at: _Position = (1, 1)
+        self.value_at: _Position | None = None
         self.start_line = 1
         self.name = ""
         self.key: str | None = None
         self.instructions: list[Instruction] = []
 
     def feed(self, ch: str) -> None:
-        if ch in "\r\n":
-            self.line += 1
+        self.here = (self.line, self.column)
+        self.step(ch)
+        # CR, LF and CR LF each end one line. (Ollama counts CR LF as two lines, so
+        # its numbers drift in CRLF files; ours match what an editor shows.)
+        if ch not in "\r\n":
+            self.column += 1
+        elif not (ch == "\n" and self.previous == "\r"):
+            self.line, self.column = self.line + 1, 1
+        self.previous = ch
+
+    def step(self, ch: str) -> None:
         try:
             nxt, keep = _next_state(ch, self.state)
         except ModelfileError as error:
-            raise ModelfileError(error.reason, line=self.line) from None
+            raise _located(error.reason, self.name_at) from None
         except _UnexpectedEOF:
-            raise ModelfileError(f"unexpected EOF: {''.join(self.buffer)}") from None
+            # a bad character (a line break: the value is missing) in a name or role
+            raise _located(f"unexpected EOF: {''.join(self.buffer)}", self.here) from None
         if nxt is not self.state:
             if self.leave(ch, nxt) is None:
                 return
         if keep.isprintable() and keep:
+            self.mark(keep)
             self.buffer.append(keep)
+
+    def mark(self, keep: str) -> None:
+        """Remember where a key or value starts (its first kept character)."""
+        if self.state in (_State.PARAMETER, _State.MESSAGE) and not self.buffer:
+            self.key_at = self.here
+        elif self.state is _State.VALUE and self.value_at is None and keep.strip(" \t"):
+            self.value_at = self.here
 
     def leave(self, ch: str, nxt: _State) -> _State | None:
         """Finish the current state; ``None`` when the value goes on instead."""
         word = "".join(self.buffer)
         if self.state is _State.NAME:
             if word.lower() not in COMMANDS:
-                raise ModelfileError(INVALID_COMMAND, line=self.line)
+                raise _located(INVALID_COMMAND, self.name_at)
             self.name = word.lower()
             nxt = {"parameter": _State.PARAMETER, "message": _State.MESSAGE}.get(self.name, nxt)
         elif self.state is _State.PARAMETER:
             self.key = word
         elif self.state is _State.MESSAGE:
             if word not in MESSAGE_ROLES:
-                raise ModelfileError(INVALID_ROLE, line=self.line)
+                raise _located(INVALID_ROLE, self.key_at if word else self.here)
             self.key = word
         elif self.state is _State.VALUE:
             value, complete = _unquote(word.strip(" \t\r\n"))
@@ -158,29 +188,43 @@ class _Parser:
             self.instructions.append(Instruction(self.name, value, self.key, self.start_line))
             self.key = None
         if self.state is _State.NIL and nxt is _State.NAME:
-            self.start_line = self.line
-        self.buffer = []
+            self.start_line, self.name_at = self.line, self.here
+        self.buffer, self.value_at = [], None
         self.state = nxt
         return nxt
 
     def finish(self) -> tuple[Instruction, ...]:
+        """The instructions, once the text has ended.
+
+        Raises:
+            ModelfileError: ``unexpected EOF`` at the opening quote of a value never
+                closed, or at the end of the text when an instruction lacks its value.
+        """
         if self.state is _State.VALUE:
             value, complete = _unquote("".join(self.buffer).strip(" \t\r\n"))
             if not complete:
-                raise ModelfileError("unexpected EOF")
+                raise _located("unexpected EOF", self.value_at or (self.line, self.column))
             self.instructions.append(Instruction(self.name, value, self.key, self.start_line))
         elif self.state not in (_State.NIL, _State.COMMENT):
-            raise ModelfileError("unexpected EOF")
+            raise _located("unexpected EOF", (self.line, self.column))
         return tuple(self.instructions)
+
+
+def _located(message: str, at: _Position) -> ModelfileError:
+    line, column = at
+    return ModelfileError(message, line=line, column=column)
 
 
 def parse_modelfile(text: str | bytes, *, require_from: bool = True) -> Modelfile:
     """Parse a Modelfile (text, or bytes honouring a UTF-8/UTF-16 BOM).
 
     Raises:
-        ModelfileError: with Ollama's message, e.g. ``(line 3): command must be one of
-            …``, ``unexpected EOF: …`` or ``no FROM line`` (unless ``require_from`` is
-            False, for fragments such as an editor's partial text).
+        ModelfileError: Ollama's message where the fault is, e.g. ``(line 3, column 1):
+            command must be one of …`` (the instruction word), ``(line 2, column 22):
+            unexpected EOF: temperature`` (a value missing at the end of that line),
+            ``(line 4, column 8): unexpected EOF`` (a quote opened there and never
+            closed), or ``no FROM line`` (unless ``require_from`` is False, for
+            fragments such as an editor's partial text).
     """
     decoded = _decode(text) if isinstance(text, bytes) else text.removeprefix("\ufeff")
     parser = _Parser()
