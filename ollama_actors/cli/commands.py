@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pwd
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,6 +37,7 @@ __all__ = [
     "OsFiles",
     "ProgressView",
     "ResponsePrinter",
+    "Spinner",
     "copy_command",
     "create_command",
     "keep_alive_value",
@@ -52,6 +54,7 @@ __all__ = [
 
 SHOW_FIELDS = ("license", "modelfile", "parameters", "system", "template")
 CHUNK = 1 << 20
+SPIN_INTERVAL_S = 0.1  # Ollama's progress redraws every 100 ms
 
 
 class CommandError(OllamaError):
@@ -135,7 +138,9 @@ def _show_transfer(
         if not digest:
             progress.status(status)
         elif not (skip_empty and completed == 0):  # pull skips a layer's first 0% line, as Ollama
-            progress.bar(digest, label(status, digest), completed, total)
+            # Keyed by status too: create's "quantizing …" bar names the digest that
+            # was just uploaded under "copying file …".
+            progress.bar(f"{status} {digest}", label(status, digest), completed, total)
 
 
 # --- list, ps, show, cp, rm, stop ----------------------------------------------------
@@ -446,6 +451,47 @@ class ResponsePrinter:
         out.flush()
 
 
+class Spinner:
+    """Ollama's spinner on stderr while the model loads or the first token is awaited.
+
+    Only on a terminal (in a pipe it writes nothing). The first frame is drawn at
+    once, then one every 100 ms from a helper thread; :meth:`stop` (idempotent)
+    waits for that thread, so the spinner never writes after it returns, then
+    erases its line and shows the cursor again.
+    """
+
+    def __init__(self, console: Console) -> None:
+        self._stream, self._enabled = console.err, console.err_is_tty
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Spinner:
+        """Begin turning (a no-op off a terminal); returns ``self``."""
+        if self._enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._spin, name="spinner", daemon=True)
+            self._thread.start()
+        return self
+
+    def _spin(self) -> None:
+        frame = 0
+        while True:
+            self._stream.write(render.spinner_frame(frame))
+            self._stream.flush()
+            frame += 1
+            if self._stopped.wait(SPIN_INTERVAL_S):
+                return
+
+    def stop(self) -> None:
+        """Stop turning and clear the spinner's line."""
+        if self._thread is None:
+            return
+        self._stopped.set()
+        self._thread.join()
+        self._thread = None
+        self._stream.write(render.spinner_clear())
+        self._stream.flush()
+
+
 def _show_or_pull(client: DaemonClient, model: str, insecure: bool, console: Console) -> JSON:
     """POST /api/show; on 404 pull the model (progress on stderr) and show it again."""
     try:
@@ -485,8 +531,10 @@ def _generate(client: DaemonClient, body: JSON, args: argparse.Namespace, consol
     printer = ResponsePrinter(console, hide_thinking=args.hidethinking, word_wrap=not args.nowordwrap)
     latest: JSON = {}
     stream = client.generate(body)
+    spinner = Spinner(console).start()
     try:
         for chunk in stream:
+            spinner.stop()
             latest = chunk
             content, thinking = str(chunk.get("response") or ""), str(chunk.get("thinking") or "")
             printer.feed(content, thinking, chunk.get("tool_calls") or ())
@@ -496,6 +544,8 @@ def _generate(client: DaemonClient, body: JSON, args: argparse.Namespace, consol
     except ClientError:
         printer.end_line()  # so "Error: ..." does not trail the partial answer
         raise
+    finally:
+        spinner.stop()
     if body.get("prompt"):
         console.out.write("\n\n")
         console.out.flush()

@@ -3,8 +3,8 @@
 A subset of Ollama's interactive mode (reference §2.2): prompt ``>>> `` (``... ``
 while a ``\"\"\"`` block is open), ``/bye``/``/exit`` and Ctrl-D exit, Ctrl-C on an
 empty line reminds how to exit and during an answer stops it, ``/?`` help,
-``/set`` (system, parameter, verbose, quiet, format, noformat, think, nothink,
-wordwrap, nowordwrap, history, nohistory), ``/show``, ``/clear``, ``/load``,
+``/set`` (system, template, parameter, verbose, quiet, format, noformat, think,
+nothink, wordwrap, nowordwrap, history, nohistory), ``/show``, ``/clear``, ``/load``,
 ``/save``, ``/list``. Each turn sends the whole conversation to ``/api/chat``.
 
 The session is a plain object owned by :func:`run_interactive` for the length of
@@ -26,7 +26,7 @@ from typing import Any
 
 from ollama_actors.cli import render
 from ollama_actors.cli.client import JSON, ClientError, DaemonClient
-from ollama_actors.cli.commands import Console, ResponsePrinter
+from ollama_actors.cli.commands import Console, ResponsePrinter, Spinner
 from ollama_actors.domain.errors import OllamaError
 
 __all__ = ["Session", "chat", "preload", "run_interactive", "save_request", "typed_parameter"]
@@ -52,6 +52,7 @@ Use \"\"\" to begin a multi-line message.
 USAGE_SET = """Available Commands:
   /set parameter ...     Set a parameter
   /set system <string>   Set system message
+  /set template <string> Set prompt template
   /set history           Enable history
   /set nohistory         Disable history
   /set wordwrap          Enable wordwrap
@@ -116,6 +117,7 @@ class Session:
     word_wrap: bool = True
     hide_thinking: bool = False
     system: str = ""
+    template: str = ""
     options: dict[str, Any] = field(default_factory=dict)  # Any: typed option values
     messages: list[JSON] = field(default_factory=list)
     loaded_messages: list[JSON] = field(default_factory=list)
@@ -187,7 +189,7 @@ class _Repl:
     def __init__(self, client: DaemonClient, session: Session, console: Console, reader: _LineReader) -> None:
         self.client, self.session, self.console, self.reader = client, session, console, reader
         self.buffer = ""
-        self.multiline: str | None = None  # "prompt" or "system" while a """ block is open
+        self.multiline: str | None = None  # "prompt", "system" or "template" while a """ block is open
         self.commands: dict[str, Callable[[list[str]], bool]] = {
             "/bye": self._bye,
             "/exit": self._bye,
@@ -199,6 +201,11 @@ class _Repl:
             "/load": self._load,
             "/save": self._save,
             "/list": self._list,
+        }
+        # what a /set system|template """ block sets once it is closed
+        self.settings: dict[str, Callable[[str], None]] = {
+            "system": lambda text: self._set_system(text, replace=False),
+            "template": self._set_template,
         }
 
     def say(self, text: str) -> None:
@@ -234,8 +241,8 @@ class _Repl:
             if not closed:
                 self.buffer += "\n"
                 return True
-            if self.multiline == "system":
-                self._set_system(self.buffer, replace=False)
+            if self.multiline in self.settings:
+                self.settings[self.multiline](self.buffer)
                 self.buffer = ""
             self.multiline = None
         elif line.startswith(QUOTES):
@@ -330,8 +337,8 @@ class _Repl:
             self._set_think(words)
         elif what == "parameter":
             self._set_parameter(words)
-        elif what == "system":
-            self._set_system_command(words)
+        elif what in ("system", "template"):
+            self._set_text_command(words)
         else:
             self.say(f"Unknown command '/set {what}'. Type /? for help")
         return True
@@ -370,17 +377,25 @@ class _Repl:
         self.say(f"Set parameter '{name}' to '{', '.join(values)}'")
         self.session.options[name] = typed
 
-    def _set_system_command(self, words: list[str]) -> None:
+    def _set_template(self, text: str) -> None:
+        self.session.template = text
+        self.say("Set prompt template.")
+
+    def _set_text_command(self, words: list[str]) -> None:
+        """``/set system|template TEXT``, or a ``\"\"\"`` block that ends on a later line."""
         if len(words) < 3:
             self.tell(USAGE_SET)
             return
-        text = " ".join(words[2:])
+        what, text = words[1], " ".join(words[2:])
         if text.startswith(QUOTES):
             text, closed = _cut_suffix(text[len(QUOTES) :], QUOTES)
             if not closed:
-                self.buffer, self.multiline = text + "\n", "system"
+                self.buffer, self.multiline = text + "\n", what
                 return
-        self._set_system(text, replace=True)
+        if what == "system":
+            self._set_system(text, replace=True)
+        else:
+            self._set_template(text)
 
     def _show(self, words: list[str]) -> bool:
         if len(words) < 2:
@@ -393,7 +408,7 @@ class _Repl:
             "modelfile": lambda r: self.say(str(r.get("modelfile") or "")),
             "parameters": self._show_parameters,
             "system": self._show_system,
-            "template": lambda r: self.say(r.get("template") or "No prompt template was specified for this model."),
+            "template": self._show_template,
         }
         view = views.get(words[1])
         if view is None:
@@ -415,6 +430,10 @@ class _Repl:
                 self.say(f"  {key:<30} {render.go_value(value)}")
             self.say("")
 
+    def _show_template(self, resp: JSON) -> None:
+        text = self.session.template or str(resp.get("template") or "")
+        self.say(text or "No prompt template was specified for this model.")
+
     def _show_system(self, resp: JSON) -> None:
         text = self.session.system or str(resp.get("system") or "")
         self.say(text + "\n" if text else "No system message was specified for this model.")
@@ -427,7 +446,8 @@ class _Repl:
         self.say(f"Loading model '{model}'")
         try:
             info = self.client.show(model)
-            preload(self.client, Session(model=model, think=self.session.think, keep_alive=self.session.keep_alive))
+            session = Session(model=model, think=self.session.think, keep_alive=self.session.keep_alive)
+            preload(self.client, session, self.console)
         except ClientError as exc:
             if "not found" in str(exc):
                 self.say(f"Couldn't find model '{model}'")
@@ -478,6 +498,8 @@ def save_request(name: str, session: Session) -> JSON:
     body: JSON = {"model": name, "from": session.parent_model or session.model}
     if session.system:
         body["system"] = session.system
+    if session.template:
+        body["template"] = session.template
     if session.options:
         body["parameters"] = dict(session.options)
     messages = session.loaded_messages + session.messages
@@ -486,15 +508,20 @@ def save_request(name: str, session: Session) -> JSON:
     return body
 
 
-def preload(client: DaemonClient, session: Session) -> None:
-    """Load the model before the first prompt (``/api/generate`` with no prompt)."""
+def preload(client: DaemonClient, session: Session, console: Console | None = None) -> None:
+    """Load the model before the first prompt (``/api/generate`` with no prompt), with a spinner."""
     body: JSON = {"model": session.model}
     if session.keep_alive is not None:
         body["keep_alive"] = session.keep_alive
     if session.think is not None:
         body["think"] = session.think
-    for _ in client.generate(body):
-        pass
+    spinner = Spinner(console).start() if console is not None else None
+    try:
+        for _ in client.generate(body):
+            pass
+    finally:
+        if spinner is not None:
+            spinner.stop()
 
 
 def chat(client: DaemonClient, session: Session, console: Console) -> JSON | None:
@@ -512,8 +539,10 @@ def chat(client: DaemonClient, session: Session, console: Console) -> JSON | Non
     latest: JSON = {}
     role = "assistant"
     stream = client.chat(body)
+    spinner = Spinner(console).start()
     try:
         for chunk in stream:
+            spinner.stop()
             latest, message = chunk, chunk.get("message") or {}
             role = str(message.get("role") or role)
             content, thinking = str(message.get("content") or ""), str(message.get("thinking") or "")
@@ -525,6 +554,8 @@ def chat(client: DaemonClient, session: Session, console: Console) -> JSON | Non
     except ClientError:
         printer.end_line()
         raise
+    finally:
+        spinner.stop()
     console.out.write("\n\n")
     if session.verbose and latest.get("done"):
         console.err.write(render.render_metrics(latest))
@@ -536,7 +567,7 @@ def chat(client: DaemonClient, session: Session, console: Console) -> JSON | Non
 
 def run_interactive(client: DaemonClient, session: Session, console: Console) -> None:
     """Preload the model, replay its MESSAGE history, then read and answer until /bye or Ctrl-D."""
-    preload(client, session)
+    preload(client, session, console)
     for message in session.loaded_messages:
         if message.get("role") == "user":
             console.out.write(f">>> {message.get('content', '')}\n")

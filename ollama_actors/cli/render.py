@@ -45,6 +45,8 @@ __all__ = [
     "render_show",
     "render_show_field",
     "render_table",
+    "spinner_clear",
+    "spinner_frame",
     "thinking_close",
     "thinking_open",
     "tool_calls_text",
@@ -58,6 +60,8 @@ DEFAULT = "\x1b[0m"
 THINKING_OPEN = "Thinking...\n"
 THINKING_CLOSE = "...done thinking.\n\n"
 TABLE_PADDING = "    "
+SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # Ollama's progress.Spinner
+_HIDE_CURSOR, _SHOW_CURSOR, _CLEAR_LINE = "\x1b[?25l", "\x1b[?25h", "\x1b[2K\x1b[1G"
 _PENALTY = 100_000  # tablewriter's cost for a line longer than the limit
 _GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=timezone.utc)
 
@@ -530,6 +534,16 @@ def render_metrics(final: Mapping[str, Any]) -> str:
         out += f"eval duration:        {go_duration(e_dur)}\n"
         out += f"eval rate:            {e_count / (e_dur / 1e9):.2f} tokens/s\n"
     return out
+
+
+def spinner_frame(index: int) -> str:
+    """Redraw the spinner's line with frame ``index`` (cursor hidden, as Ollama's progress does)."""
+    return _HIDE_CURSOR + _CLEAR_LINE + SPINNER_FRAMES[index % len(SPINNER_FRAMES)] + "\x1b[K"
+
+
+def spinner_clear() -> str:
+    """Erase the spinner's line and show the cursor again (Ollama's ``StopAndClear``)."""
+    return _CLEAR_LINE + _SHOW_CURSOR
 
 
 def thinking_open(plain: bool) -> str:

@@ -103,3 +103,71 @@ def test_ollama_host_accepts_a_unix_socket(daemon: RunningDaemon, host_form: str
     result = cli(None, "list", env={"OLLAMA_HOST": host_form.format(sock=daemon.socket)})
     assert result.returncode == 0, result.stderr
     assert TINY in result.stdout
+
+
+EVERY_INSTRUCTION = '''FROM {model}
+ADAPTER {adapter}
+TEMPLATE """{{{{ if .System }}}}<|im_start|>system
+{{{{ .System }}}}<|im_end|>
+{{{{ end }}}}{{{{ range .Messages }}}}<|im_start|>{{{{ .Role }}}}
+{{{{ .Content }}}}<|im_end|>
+{{{{ end }}}}<|im_start|>assistant
+"""
+SYSTEM """You are "tiny", a test model."""
+PARAMETER temperature 0.3
+PARAMETER num_ctx 1024
+PARAMETER stop <|im_end|>
+PARAMETER stop "User:"
+LICENSE """MIT License
+Copyright (c) the tests"""
+LICENSE Apache-2.0
+MESSAGE user Is Toronto in Canada?
+MESSAGE assistant yes
+'''
+
+
+def _manifest_digest(daemon: RunningDaemon, name: str) -> str:
+    import httpx
+
+    models = httpx.get(f"{daemon.base_url}/api/tags", timeout=30).json()["models"]
+    return next(m["digest"] for m in models if m["name"] == name)
+
+
+def test_show_modelfile_round_trips_through_create(
+    daemon: RunningDaemon, tiny_model_path: Path, tiny_lora_path: Path, tmp_path: Path
+) -> None:
+    """Every instruction: create, print it back with show --modelfile, create again: same manifest."""
+    original = tmp_path / "Modelfile"
+    original.write_text(EVERY_INSTRUCTION.format(model=tiny_model_path, adapter=tiny_lora_path))
+    created = cli(daemon, "create", "every-instruction", "-f", str(original))
+    assert created.returncode == 0, created.stderr
+    printed = cli(daemon, "show", "every-instruction", "--modelfile")
+    assert printed.returncode == 0, printed.stderr
+    text = printed.stdout
+    for instruction in ("FROM ", "ADAPTER ", "TEMPLATE ", "SYSTEM ", "PARAMETER stop <|im_end|>",
+                        "PARAMETER stop User:", "PARAMETER temperature 0.3", "PARAMETER num_ctx 1024",
+                        'LICENSE "MIT License\nCopyright (c) the tests"', "LICENSE Apache-2.0",
+                        "MESSAGE user Is Toronto in Canada?", "MESSAGE assistant yes"):
+        assert instruction in text, instruction
+    again = tmp_path / "Printed"
+    again.write_text(text)
+    recreated = cli(daemon, "create", "every-instruction-again", "-f", str(again))
+    assert recreated.returncode == 0, recreated.stderr
+    assert _manifest_digest(daemon, "every-instruction-again:latest") == _manifest_digest(
+        daemon, "every-instruction:latest"
+    )
+    assert cli(daemon, "show", "every-instruction-again", "--modelfile").stdout.replace(
+        "every-instruction-again", "every-instruction"
+    ) == text
+    assert cli(daemon, "run", "every-instruction", "hello").returncode == 0
+
+
+def test_create_quantize_flag_shows_the_quantizing_status(daemon: RunningDaemon, tiny_model_path: Path,
+                                                           tmp_path: Path) -> None:
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text(f"FROM {tiny_model_path}\n")
+    created = cli(daemon, "create", "cli-q8", "-q", "q8_0", "-f", str(modelfile))
+    assert created.returncode == 0, created.stderr
+    assert "quantizing F16 model to Q8_0" in created.stderr
+    assert "success" in created.stderr
+    assert "Q8_0" in cli(daemon, "show", "cli-q8").stdout
