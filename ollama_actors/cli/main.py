@@ -39,6 +39,7 @@ CLIENT_ENV = {
     "OLLAMA_HOST": "IP Address for the ollama-actors daemon (default 127.0.0.1:11434)",
     "OLLAMA_SOCKET": "unix socket of the daemon (default $XDG_RUNTIME_DIR/ollama-actors.sock)",
     "OLLAMA_NOHISTORY": "Do not preserve readline history",
+    "OLLAMA_API_KEY": "sent as 'Authorization: Bearer <key>' when the daemon requires a key",
 }
 
 
@@ -198,7 +199,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_client_command(args: argparse.Namespace, env: Mapping[str, str], console: Console) -> int:
     system = f"{platform.machine()} {sys.platform}"
     user_agent = f"ollama-actors/{client_version()} ({system}) Python/{platform.python_version()}"
-    with DaemonClient(resolve_daemon_address(env), user_agent=user_agent) as client:
+    api_key = env.get("OLLAMA_API_KEY", "").strip() or None
+    with DaemonClient(resolve_daemon_address(env), user_agent=user_agent, api_key=api_key) as client:
         client.heartbeat()
         COMMANDS[args.command](client, args, console)
     return 0

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 
 import structlog
 from quart import Response, g, request
 from quart_trio import QuartTrio
 
+from ollama_actors.edge.admission import install_admission
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.errors import install_error_handlers
+from ollama_actors.edge.metrics import DaemonMetrics, install_metrics
+from ollama_actors.edge.security import install_security
 from ollama_actors.management.http.routes import management_blueprint
 from ollama_actors.modelfile.http.routes import modelfile_blueprint
 from ollama_actors.runner.http.introspection import introspection_blueprint
@@ -24,6 +28,8 @@ __all__ = ["create_app"]
 
 
 def create_app(deps: EdgeDeps) -> QuartTrio:
+    if deps.metrics is None:  # one registry per app: never prometheus-client's global one
+        deps = replace(deps, metrics=DaemonMetrics())
     app = QuartTrio("ollama_actors")
     # Long generations must not be cut by Quart's defaults; streams also switch
     # their own response timeout off.
@@ -32,7 +38,10 @@ def create_app(deps: EdgeDeps) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = True
     install_error_handlers(app)
+    install_security(app, deps.settings)  # first before_request hook: CORS, host, API key, body limit
+    install_admission(app, deps.admission)  # 503 once the daemon is stopping
     _install_request_log(app)
+    install_metrics(app, deps.metrics, names=deps.names, timeout=deps.settings.request_timeout_s)
     _install_close_after_unread_body(app)
 
     @app.route("/", methods=["GET", "HEAD"])

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pykka
 
 from ollama_actors.domain.errors import ServiceUnavailableError
+from ollama_actors.edge.admission import Admission
 from ollama_actors.kernel.names import Names
 from ollama_actors.settings import Settings
+
+if TYPE_CHECKING:
+    from ollama_actors.edge.metrics import DaemonMetrics
 
 __all__ = ["EdgeDeps"]
 
@@ -18,6 +23,10 @@ class EdgeDeps:
     names: Names
     settings: Settings
     version: str
+    # The daemon's metrics (edge.metrics.DaemonMetrics); create_app makes one if absent.
+    metrics: DaemonMetrics | None = field(default=None, compare=False)
+    # Set draining on shutdown: new requests get 503 (edge.admission).
+    admission: Admission = field(default_factory=Admission, compare=False)
 
     def actor(self, name: str) -> pykka.ActorRef:
         """The current ActorRef registered as ``name`` (restarts give new refs)."""

@@ -7,6 +7,8 @@ nursery), letting streams finish within the grace period.
 
 from __future__ import annotations
 
+import grp
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +20,19 @@ from quart_trio import QuartTrio
 
 from ollama_actors.settings import Settings
 
-__all__ = ["hypercorn_config", "prepare_unix_socket", "serve_http"]
+__all__ = ["hypercorn_config", "prepare_unix_socket", "serve_http", "socket_gid"]
+
+
+def socket_gid(group: str | None) -> int | None:
+    """The gid for ``socket_group`` (a name or a number); ValueError if unknown."""
+    if group is None:
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ValueError(f"unknown socket group {group!r}: name an existing group or a gid") from None
 
 
 def prepare_unix_socket(path: Path) -> None:
@@ -40,18 +54,24 @@ def prepare_unix_socket(path: Path) -> None:
     raise OSError(f"another daemon is already listening on {path}")
 
 
-def hypercorn_config(settings: Settings, *, tcp: bool = True) -> Config:
+def hypercorn_config(settings: Settings, *, tcp: bool = True, fd_binds: list[str] | None = None) -> Config:
+    """Binds: ``fd_binds`` (systemd socket activation) replace the TCP and unix binds."""
     config = Config()
     binds = [settings.bind] if tcp else []
     if settings.socket is not None:
         binds.append(f"unix:{settings.socket}")
+    if fd_binds:
+        binds = list(fd_binds)
     config.bind = binds
     config.graceful_timeout = settings.grace_period_s
     config.accesslog = None
     config.errorlog = "-"
     config.loglevel = "WARNING"
     config.keep_alive_timeout = 30
-    config.umask = 0o077  # the unix socket is the owner's only
+    config.umask = 0o117  # the unix socket: mode 0660, for the owner and its group
+    gid = socket_gid(settings.socket_group)
+    if gid is not None:  # Hypercorn chowns the socket file when both are set
+        config.user, config.group = os.getuid(), gid
     return config
 
 

@@ -87,6 +87,8 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
                    "done_reason": done.done_reason}
             if done.context is not None:
                 out["context"] = list(done.context)
+            if deps.metrics is not None:
+                deps.metrics.generation_done(p.model, done)
             return {**out, **final_metrics(done, time.monotonic_ns() - started)}
 
         return await respond(job.stream, streaming=p.stream, chunk_json=chunk, final_json=final)
@@ -120,6 +122,8 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
             return {**base, "created_at": created_at(), "message": message_json(piece), "done": False}
 
         def final(done: Completed, whole: TextChunk) -> dict[str, Any]:
+            if deps.metrics is not None:
+                deps.metrics.generation_done(p.model, done)
             return {**base, "created_at": created_at(), "message": message_json(whole),
                     "done": True, "done_reason": done.done_reason,
                     **final_metrics(done, time.monotonic_ns() - started)}
