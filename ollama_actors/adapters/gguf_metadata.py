@@ -90,6 +90,25 @@ class GgufInfo:
     tensors: tuple[GgufTensor, ...]
 
     @property
+    def kv_bytes_per_token(self) -> int:
+        """KV cache bytes per context token (f16 K and V): n_layer × (n_embd_k + n_embd_v) × 2.
+
+        ``n_embd_k`` is head_count_kv × key_length (key_length defaults to
+        embedding_length / head_count); a per-layer head_count_kv array counts its
+        largest value. 0 when the header lacks what it takes (then only the file counts).
+        """
+        arch = self.architecture
+        n_layer = _int_or_none(self.kv.get(f"{arch}.block_count")) or 0
+        heads = _max_int(self.kv.get(f"{arch}.attention.head_count"))
+        heads_kv = _max_int(self.kv.get(f"{arch}.attention.head_count_kv")) or heads
+        if not (n_layer and heads and heads_kv and self.embedding_length):
+            return 0
+        head_dim = self.embedding_length // heads
+        key_length = _int_or_none(self.kv.get(f"{arch}.attention.key_length")) or head_dim
+        value_length = _int_or_none(self.kv.get(f"{arch}.attention.value_length")) or head_dim
+        return n_layer * heads_kv * (key_length + value_length) * 2
+
+    @property
     def general_type(self) -> str:
         """``general.type``: ``"adapter"`` for a LoRA GGUF, ``"model"`` or ``""`` otherwise."""
         value = self.kv.get("general.type")
@@ -374,6 +393,12 @@ def _info(
         kv=MappingProxyType(kv),
         tensors=tensors,
     )
+
+
+def _max_int(value: object) -> int:
+    if isinstance(value, tuple):
+        return max((v for v in value if isinstance(v, int) and not isinstance(v, bool)), default=0)
+    return _int_or_none(value) or 0
 
 
 def _int_or_none(value: object) -> int | None:

@@ -55,6 +55,7 @@ class ResolvedModel:
     bos_token: str = ""
     eos_token: str = ""
     context_length: int | None = None  # trained context length
+    kv_bytes_per_token: int = 0  # KV cache per context token (f16), from the GGUF header
 
     @property
     def is_embedding_only(self) -> bool:

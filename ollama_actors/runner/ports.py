@@ -23,6 +23,7 @@ __all__ = [
     "Runtime",
     "SamplingOptions",
     "Step",
+    "SystemMemory",
 ]
 
 
@@ -140,4 +141,11 @@ class ProcessHostedModel(LoadedModel, Protocol):
 class Runtime(Protocol):
     def load(self, spec: LoadSpec) -> LoadedModel:
         """Load a model; raises ``RunnerError`` with a clear message when it cannot."""
+        ...
+
+
+class SystemMemory(Protocol):
+    """How much memory a new runner may take now (``MemAvailable`` on Linux)."""
+
+    def available_bytes(self) -> int:
         ...

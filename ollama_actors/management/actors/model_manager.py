@@ -11,6 +11,7 @@ on the bus.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import structlog
 from ollama_actors.adapters.gguf_metadata import GgufFormatError, GgufInfo, read_gguf_info
 from ollama_actors.adapters.quantizer import LlamaCppQuantizer
 from ollama_actors.domain.chat import ChatMessage
-from ollama_actors.domain.digests import parse_digest
+from ollama_actors.domain.digests import Digest, parse_digest
 from ollama_actors.domain.errors import (
     BadRequestError,
     InvalidModelNameError,
@@ -55,20 +56,26 @@ from ollama_actors.management.domain.show import format_parameters, generated_mo
 from ollama_actors.management.messages import (
     AbortBlobUpload,
     CommitBlob,
+    CommitBlobPartial,
     CopyModel,
     CreateModel,
     CreateProgress,
     CreateRequest,
     DeleteModel,
+    DiscardBlobPartial,
     HasBlob,
     ImportBundled,
     ListModels,
+    ManifestForPush,
     ModelSummary,
+    OpenBlobPartial,
     OpenBlobUpload,
     ProgressSink,
+    ReadManifestForPush,
     ResolveModel,
     ShowInfo,
     ShowModel,
+    StorePulledManifest,
 )
 
 __all__ = ["ModelManager"]
@@ -169,6 +176,34 @@ class ModelManager(GenServer):
         self.store.commit_blob(msg.temp, parse_digest(msg.digest))
         reply.set(None)
 
+    @handle_call(OpenBlobPartial)
+    def _on_open_partial(self, msg: OpenBlobPartial, reply: ReplyTo) -> None:
+        digest = parse_digest(msg.digest)
+        if self.store.has_blob(digest):
+            self.store.touch_blob(digest)
+            reply.set(None)
+            return
+        partial = self._partial(digest)
+        partial.touch()
+        reply.set(partial)
+
+    @handle_call(CommitBlobPartial)
+    def _on_commit_partial(self, msg: CommitBlobPartial, reply: ReplyTo) -> None:
+        digest = parse_digest(msg.digest)
+        temp = self.store.new_blob_temp()
+        os.replace(self._partial(digest), temp)
+        self.store.commit_blob(temp, digest)
+        reply.set(None)
+
+    @handle_call(DiscardBlobPartial)
+    def _on_discard_partial(self, msg: DiscardBlobPartial, reply: ReplyTo) -> None:
+        self._partial(parse_digest(msg.digest)).unlink(missing_ok=True)
+        reply.set(None)
+
+    def _partial(self, digest: Digest) -> Path:
+        path = self.store.blob_path(digest)
+        return path.with_name(path.name + "-partial")
+
     @handle_call(AbortBlobUpload)
     def _on_abort_upload(self, msg: AbortBlobUpload, reply: ReplyTo) -> None:
         self.store.discard_blob_temp(msg.temp)
@@ -203,6 +238,26 @@ class ModelManager(GenServer):
         self.store.remove_blobs_if_unreferenced(stored.manifest.all_digests)
         self._publish("model.deleted", {"model": stored.name.display, "digest": stored.digest})
         reply.set(stored.digest)
+
+    @handle_call(StorePulledManifest)
+    def _on_store_pulled(self, msg: StorePulledManifest, reply: ReplyTo) -> None:
+        target = self.store.resolve(_name_or(msg.name, "invalid model name"))
+        previous = self._previous_digests(target)
+        stored = self.store.write_manifest_raw(target, msg.raw)
+        unused = set(previous) - set(stored.manifest.all_digests)
+        removed = self.store.remove_blobs_if_unreferenced(unused) if unused and not self._noprune else []
+        self._publish("model.pulled", {"model": target.display, "digest": stored.digest})
+        reply.set(tuple(str(d) for d in removed))
+
+    @handle_call(ReadManifestForPush)
+    def _on_read_for_push(self, msg: ReadManifestForPush, reply: ReplyTo) -> None:
+        stored = self._read(msg.name)
+        manifest = stored.manifest
+        blobs = tuple(
+            (str(layer.digest), self.store.blob_path(layer.digest), layer.size)
+            for layer in (*manifest.layers, manifest.config)
+        )
+        reply.set(ManifestForPush(stored.name.full, stored.raw, manifest.media_type, blobs))
 
     @handle_call(ImportBundled)
     def _on_import_bundled(self, msg: ImportBundled, reply: ReplyTo) -> None:
@@ -283,6 +338,7 @@ class ModelManager(GenServer):
             bos_token=info.bos_token or "",
             eos_token=info.eos_token or "",
             context_length=info.context_length or None,
+            kv_bytes_per_token=info.kv_bytes_per_token,
         )
 
     def _summary(self, stored: StoredManifest) -> ModelSummary:

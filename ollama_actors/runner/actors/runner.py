@@ -15,13 +15,21 @@ When the runtime keeps the model in a runner process (``ProcessHostedModel``),
 that process's unexpected exit reaches us as ``RunnerProcessExited`` from its
 watcher thread, and we crash: let it crash, the supervisor restarts us with a
 fresh process. ``RunnerInfo`` answers our state and the process's pid.
+
+Slots: the scheduler admits up to ``parallel`` jobs at once and loads the model
+with ``num_ctx × parallel`` tokens of context, as Ollama splits it; each request
+sees ``num_ctx`` (prompts are truncated to it). llama-cpp-python's ``Llama`` runs
+one sequence per context, so admitted jobs take the context one after the other
+(FIFO) and a job waiting here whose client left is dropped, and reported done,
+within one decode step. True batching of slots is issue 8.
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -92,16 +100,20 @@ class _Slot:
 
 
 class Runner(GenServer):
-    """One loaded model; one sequence at a time (parallel slots come with batching)."""
+    """One loaded model; ``parallel`` admitted jobs, one sequence on the context at a time."""
 
-    def __init__(self, key: str, spec: LoadSpec, runtime: Runtime, names: Names) -> None:
+    def __init__(
+        self, key: str, spec: LoadSpec, runtime: Runtime, names: Names, *, parallel: int = 1
+    ) -> None:
         super().__init__()
         self._key = key
-        self._spec = spec
+        self._parallel = max(1, parallel)
+        self._spec = replace(spec, num_ctx=spec.num_ctx * self._parallel)  # Ollama's split
         self._runtime = runtime
         self._names = names
         self._model: LoadedModel | None = None
         self._slot: _Slot | None = None
+        self._waiting: deque[GenerateJob | EmbedJob] = deque()  # admitted, not yet on the context
         self._seq = 0
 
     # ---- lifecycle ----
@@ -109,6 +121,7 @@ class Runner(GenServer):
         send_info(self.actor_ref, _Load())
 
     def terminate(self, reason: ExitReason) -> None:
+        self._waiting.clear()  # their replies are held: the kernel fails them on a crash
         if self._slot is not None and self._slot.generation is not None:
             self._slot.generation.cancel()
         if self._model is not None:
@@ -134,7 +147,7 @@ class Runner(GenServer):
         if isinstance(self._model, ProcessHostedModel):
             ref = self.actor_ref  # the watcher thread's exit report comes back as a message
             self._model.monitor(lambda pid, code: send_info(ref, RunnerProcessExited(pid, code)))
-        self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._model.context_length))
+        self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._slot_ctx()))
 
     @handle_info(RunnerProcessExited)
     def _on_process_exited(self, msg: RunnerProcessExited) -> None:
@@ -145,24 +158,43 @@ class Runner(GenServer):
     @handle_call(RunnerInfo)
     def _on_info(self, msg: RunnerInfo, reply: ReplyTo) -> None:
         state = "loading" if self._model is None else "busy" if self._slot is not None else "ready"
-        context_length = self._model.context_length if self._model is not None else 0
+        context_length = self._slot_ctx() if self._model is not None else 0
         reply.set(RunnerStatus(self._key, state, self._pid(), context_length))
 
     # ---- work ----
     @handle_cast(Assign)
     def _on_assign(self, msg: Assign) -> None:
         job = msg.job
-        model = self._loaded()
+        self._loaded()
         if isinstance(job, LoadJob):
             job.reply.set(Loaded(time.monotonic_ns() - job.started_ns))
             self._done(job.keep_alive_s)
-        elif isinstance(job, EmbedJob):
-            self._embed(model, job)
-        else:
-            self._begin(job)
+            return
+        self.hold(_reply_of(job))
+        self._waiting.append(job)
+        if self._slot is None:
+            self._next()
+
+    def _next(self) -> None:
+        """Put the next admitted job on the context; drop those whose client left."""
+        while self._slot is None and self._waiting:
+            job = self._waiting.popleft()
+            if _reply_of(job).done:
+                self._done(job.keep_alive_s)
+            elif isinstance(job, EmbedJob):
+                self._embed(self._loaded(), job)
+            else:
+                self._begin(job)
+
+    def _sweep_waiting(self) -> None:
+        """Free the slots of admitted jobs whose client left while waiting (one per step)."""
+        if any(_reply_of(job).done for job in self._waiting):
+            gone = [job for job in self._waiting if _reply_of(job).done]
+            self._waiting = deque(job for job in self._waiting if not _reply_of(job).done)
+            for job in gone:
+                self._done(job.keep_alive_s)
 
     def _embed(self, model: LoadedModel, job: EmbedJob) -> None:
-        self.hold(job.reply)
         load_ns = time.monotonic_ns() - job.started_ns
         try:
             result = model.embed(job.inputs, truncate=job.truncate)
@@ -174,7 +206,6 @@ class Runner(GenServer):
 
     def _begin(self, job: GenerateJob) -> None:
         self._seq += 1
-        self.hold(job.stream)
         self._slot = _Slot(seq=self._seq, job=job, load_duration_ns=time.monotonic_ns() - job.started_ns)
         job.stream.on_drain = lambda seq=self._seq: send_info(self.actor_ref, _Resume(seq))
         send_info(self.actor_ref, _Step(self._seq))
@@ -191,6 +222,7 @@ class Runner(GenServer):
         slot = self._slot
         if slot is None or slot.seq != msg.seq or slot.paused:
             return
+        self._sweep_waiting()
         if slot.job.stream.consumer_gone:
             self._finish(slot, cancelled=True)
             return
@@ -218,7 +250,7 @@ class Runner(GenServer):
         try:
             slot.prompt_text = render_prompt(
                 job.model, job.prompt, count_tokens=lambda text: len(model.tokenize(text)),
-                num_ctx=model.context_length,
+                num_ctx=self._slot_ctx(),
             )
             if job.prompt.context:
                 slot.prompt_text = model.detokenize(job.prompt.context) + slot.prompt_text
@@ -259,8 +291,13 @@ class Runner(GenServer):
             structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
         self._slot = None
         self._done(slot.job.keep_alive_s)
+        self._next()
 
     # ---- helpers ----
+    def _slot_ctx(self) -> int:
+        """The context each request sees: the model's, split over the slots."""
+        return self._loaded().context_length // self._parallel
+
     def _pid(self) -> int | None:
         return self._model.pid if isinstance(self._model, ProcessHostedModel) else None
 
@@ -276,6 +313,10 @@ class Runner(GenServer):
         scheduler = self._names.whereis("scheduler")
         if scheduler is not None:
             cast(scheduler, message)
+
+
+def _reply_of(job: GenerateJob | EmbedJob) -> ReplyTo:
+    return job.stream if isinstance(job, GenerateJob) else job.reply
 
 
 def _exit_status(returncode: int) -> str:
