@@ -167,8 +167,8 @@ class Runner(GenServer):
         job = msg.job
         self._loaded()
         if isinstance(job, LoadJob):
+            self._done(job.keep_alive_s)  # the scheduler first: see _complete
             job.reply.set(Loaded(time.monotonic_ns() - job.started_ns))
-            self._done(job.keep_alive_s)
             return
         self.hold(_reply_of(job))
         self._waiting.append(job)
@@ -199,10 +199,11 @@ class Runner(GenServer):
         try:
             result = model.embed(job.inputs, truncate=job.truncate)
         except OllamaError as error:
+            self._done(job.keep_alive_s)
             job.reply.fail(error)
         else:
+            self._done(job.keep_alive_s)  # the scheduler first: see _complete
             job.reply.set(Embedded(result.vectors, result.prompt_eval_count, load_ns))
-        self._done(job.keep_alive_s)
 
     def _begin(self, job: GenerateJob) -> None:
         self._seq += 1
@@ -272,18 +273,20 @@ class Runner(GenServer):
         context = None
         if slot.job.want_context:
             context = tuple(self._loaded().tokenize(slot.prompt_text + "".join(slot.pieces)))
-        slot.job.stream.set(
-            Completed(
-                done_reason=done_reason,
-                prompt_eval_count=stats.prompt_eval_count,
-                prompt_eval_duration_ns=stats.prompt_eval_duration_ns,
-                eval_count=stats.eval_count,
-                eval_duration_ns=stats.eval_duration_ns,
-                load_duration_ns=slot.load_duration_ns,
-                context=context,
-            )
+        completed = Completed(
+            done_reason=done_reason,
+            prompt_eval_count=stats.prompt_eval_count,
+            prompt_eval_duration_ns=stats.prompt_eval_duration_ns,
+            eval_count=stats.eval_count,
+            eval_duration_ns=stats.eval_duration_ns,
+            load_duration_ns=slot.load_duration_ns,
+            context=context,
         )
+        # Tell the scheduler before the client learns the answer is complete: its
+        # JobDone is then ahead of anything the client sends next (a `ps` sees the
+        # new expiry, keep_alive 0 has unloaded, the next request finds the slot free).
         self._finish(slot, cancelled=False)
+        slot.job.stream.set(completed)
 
     def _finish(self, slot: _Slot, *, cancelled: bool) -> None:
         if slot.generation is not None and cancelled:
