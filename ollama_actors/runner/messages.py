@@ -27,6 +27,7 @@ __all__ = [
     "ListRunning",
     "LoadJob",
     "Loaded",
+    "ModelStatistics",
     "PromptSpec",
     "RunnerFailed",
     "RunnerInfo",
@@ -34,6 +35,8 @@ __all__ = [
     "RunnerReady",
     "RunnerStatus",
     "RunningModel",
+    "SchedulerInfo",
+    "SchedulerStatistics",
     "Submit",
     "TextChunk",
     "UnloadModel",
@@ -161,6 +164,44 @@ class RunningModel:
     expires_at: datetime
     context_length: int
     size_vram: int = 0
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """Call to the Scheduler: reply its ``SchedulerStatistics`` (a snapshot)."""
+
+
+@dataclass(frozen=True)
+class ModelStatistics:
+    """One model as the scheduler sees it.
+
+    ``state``: ``waiting`` (requests queued, no runner: its load waits for room),
+    ``starting`` (its runner is loading), ``ready``, or ``draining`` (ready, but
+    a waiting load needs its room: no new work is admitted to it).
+    """
+
+    name: str
+    digest: str
+    state: str  # waiting | starting | ready | draining
+    queued: int  # requests waiting in the scheduler's queue (clients gone excluded)
+    running: int  # jobs assigned to its runner and not yet done (at most ``slots``)
+    slots: int  # its runner's parallel slots; 0 while waiting
+
+
+@dataclass(frozen=True)
+class SchedulerStatistics:
+    """Reply to ``SchedulerInfo``: every model with a runner or queued requests,
+    sorted by name, and the total number of queued requests."""
+
+    models: tuple[ModelStatistics, ...]
+    queue_depth: int
+
+    def model(self, name: str) -> ModelStatistics | None:
+        """The entry whose name is ``name`` (``one`` also finds ``one:latest``)."""
+        for entry in self.models:
+            if name in (entry.name, entry.name.removesuffix(":latest")):
+                return entry
+        return None
 
 
 # ---- scheduler → runner ----

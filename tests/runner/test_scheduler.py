@@ -18,7 +18,16 @@ from ollama_actors.kernel import ChildKind, ChildSpec, Link, Supervisor, SupFlag
 from ollama_actors.kernel.names import Names
 from ollama_actors.kernel.reply import BlockingReply
 from ollama_actors.runner.actors.scheduler import Scheduler, SchedulerConfig
-from ollama_actors.runner.messages import ListRunning, Loaded, LoadJob, RunningModel, Submit
+from ollama_actors.runner.messages import (
+    ListRunning,
+    Loaded,
+    LoadJob,
+    ModelStatistics,
+    RunningModel,
+    SchedulerInfo,
+    SchedulerStatistics,
+    Submit,
+)
 from ollama_actors.kernel.messages import call, cast
 from ollama_actors.runner.ports import (
     CompletionRequest,
@@ -95,6 +104,11 @@ class World:
         reply: BlockingReply[Loaded] = BlockingReply()
         job = LoadJob("req", model, LoadSpec(model.model_path, num_ctx=num_ctx), None, reply, 0)
         cast(self.scheduler, Submit(job))
+        return reply.wait(WAIT_S)
+
+    def statistics(self) -> SchedulerStatistics:
+        reply: BlockingReply[SchedulerStatistics] = BlockingReply()
+        call(self.scheduler, SchedulerInfo(), reply)
         return reply.wait(WAIT_S)
 
     def running(self) -> tuple[RunningModel, ...]:
@@ -187,3 +201,20 @@ def test_parallel_slots_allocate_num_ctx_times_parallel_and_show_num_ctx(open_wo
     world.load(a, num_ctx=1024)
     assert world.runtime.loads == [("/blobs/a", 3072)]  # Ollama's split: num_ctx × parallel
     assert [r.context_length for r in world.running()] == [1024]  # each request sees num_ctx
+
+
+def test_statistics_show_each_runner_its_state_jobs_and_slots(open_world: Any) -> None:
+    a, b = _model("a", 100), _model("b", 100)
+    world = open_world(total=1 << 40, sizes={a.model_path: 100, b.model_path: 100}, num_parallel=2,
+                       max_loaded_models=1)
+    assert world.statistics() == SchedulerStatistics(models=(), queue_depth=0)
+    world.load(a)
+    _eventually(lambda: world.statistics().models[0].running == 0)  # its JobDone arrived
+    assert world.statistics() == SchedulerStatistics(
+        models=(ModelStatistics("a", a.digest, "ready", queued=0, running=0, slots=2),), queue_depth=0
+    )
+    world.load(b)  # a is evicted: only b is left
+    _eventually(lambda: world.statistics().models[0].running == 0)
+    statistics = world.statistics()
+    assert statistics.models == (ModelStatistics("b", b.digest, "ready", queued=0, running=0, slots=2),)
+    assert statistics.model("b") is statistics.models[0] and statistics.model("a") is None

@@ -6,6 +6,14 @@ RunnerSupervisor; the scheduler asks it to start and terminate them and learns
 of their readiness, failures and finished jobs through casts. A runner that
 crashed is restarted by its supervisor and announces itself again with
 ``RunnerReady``, so jobs still queued are served by the successor.
+
+Admission: every request waits in one FIFO; each model may have at most
+``max_queue`` requests waiting (those for a loaded model too: they wait for a
+slot), the next one is answered 503 at once. A runner takes up to ``num_parallel``
+jobs. Loading obeys ``max_loaded_models`` and a memory budget (the GGUF plus the KV
+cache for ``num_ctx × parallel`` tokens against ``SystemMemory``, plus what runners
+being unloaded will free): least recently used idle runners are evicted to make
+room; a model that cannot fit even alone is refused with Ollama's message.
 """
 
 from __future__ import annotations
@@ -13,14 +21,14 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pykka
 import structlog
 
-from ollama_actors.domain.errors import ServerBusyError, ServiceUnavailableError
+from ollama_actors.domain.errors import RunnerError, ServerBusyError, ServiceUnavailableError
 from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.kernel import (
     ChildSpec,
@@ -39,20 +47,31 @@ from ollama_actors.kernel.messages import call, cast
 from ollama_actors.kernel.names import Names
 from ollama_actors.kernel.reply import ActorReply, Replied, ReplyTo
 from ollama_actors.runner.actors.runner import Runner
-from ollama_actors.runner.domain.scheduling import RunnerView, expires_at, pick_eviction, satisfies
+from ollama_actors.runner.adapters.system_memory import ProcMeminfoSystemMemory
+from ollama_actors.runner.domain.scheduling import (
+    LoadedView,
+    expires_at,
+    memory_error_message,
+    model_memory,
+    plan_load,
+    satisfies,
+)
 from ollama_actors.runner.messages import (
     Assign,
     GenerateJob,
     Job,
     JobDone,
     ListRunning,
+    ModelStatistics,
     RunnerFailed,
     RunnerReady,
     RunningModel,
+    SchedulerInfo,
+    SchedulerStatistics,
     Submit,
     UnloadModel,
 )
-from ollama_actors.runner.ports import LoadSpec, Runtime
+from ollama_actors.runner.ports import LoadSpec, Runtime, SystemMemory
 
 __all__ = ["Scheduler", "SchedulerConfig"]
 
@@ -62,6 +81,7 @@ class SchedulerConfig:
     keep_alive_s: float = 300.0
     max_loaded_models: int = 3
     max_queue: int = 512
+    num_parallel: int = 1
     runner_shutdown_s: float = 10.0
 
 
@@ -78,8 +98,11 @@ class _Entry:
     spec: LoadSpec
     child_id: str
     keep_alive_s: float
+    parallel: int = 1
+    need: int = 0  # estimated bytes: GGUF + KV cache
     ref: pykka.ActorRef | None = None
-    state: str = "starting"  # starting | ready | busy
+    state: str = "starting"  # starting | ready
+    active: int = 0  # jobs assigned and not yet done (at most ``parallel``)
     context_length: int = 0
     last_used: float = field(default_factory=time.monotonic)
     expires: datetime = field(default_factory=lambda: datetime.now(timezone.utc).astimezone())
@@ -93,13 +116,18 @@ def _job_reply(job: Job) -> ReplyTo:
 
 
 class Scheduler(GenServer):
-    def __init__(self, config: SchedulerConfig, runtime: Runtime, names: Names) -> None:
+    def __init__(
+        self, config: SchedulerConfig, runtime: Runtime, names: Names, memory: SystemMemory | None = None
+    ) -> None:
         super().__init__()
         self._config = config
         self._runtime = runtime
         self._names = names
+        self._memory = memory if memory is not None else ProcMeminfoSystemMemory()
         self._queue: deque[Job] = deque()
         self._entries: dict[str, _Entry] = {}
+        self._freeing: dict[str, int] = {}  # child id → bytes its unload will free
+        self._draining: set[str] = set()  # as the last dispatch left it, for statistics
         self._ids = itertools.count(1)
 
     def init(self) -> None:
@@ -118,7 +146,10 @@ class Scheduler(GenServer):
     @handle_cast(Submit)
     def _on_submit(self, msg: Submit) -> None:
         reply = _job_reply(msg.job)
-        if len(self._queue) >= self._config.max_queue:
+        digest = msg.job.model.digest
+        waiting = sum(1 for j in self._queue if j.model.digest == digest and not _job_reply(j).done)
+        if waiting >= self._config.max_queue:
+            structlog.get_logger().info("queue_full", model=msg.job.model.name, waiting=waiting)
             reply.fail(ServerBusyError())
             return
         self.hold(reply)
@@ -129,7 +160,7 @@ class Scheduler(GenServer):
     def _on_unload(self, msg: UnloadModel, reply: ReplyTo) -> None:
         entry = self._entries.get(msg.digest)
         if entry is not None:
-            if entry.state == "busy" or entry.state == "starting":
+            if entry.active > 0 or entry.state == "starting":
                 entry.unload_when_idle = True
             else:
                 self._unload(entry)
@@ -141,7 +172,7 @@ class Scheduler(GenServer):
             RunningModel(
                 name=e.model.name,
                 digest=e.model.digest,
-                size=e.model.size,
+                size=e.need or e.model.size,  # as Ollama: the memory estimate, KV cache included
                 details=e.model.details,
                 expires_at=e.expires,
                 context_length=e.context_length,
@@ -150,6 +181,30 @@ class Scheduler(GenServer):
             if e.state != "starting"
         ]
         reply.set(tuple(sorted(running, key=lambda r: r.expires_at, reverse=True)))
+
+    @handle_call(SchedulerInfo)
+    def _on_info(self, msg: SchedulerInfo, reply: ReplyTo) -> None:
+        reply.set(self.statistics())
+
+    def statistics(self) -> SchedulerStatistics:
+        """A snapshot: per model its state, queued and running jobs, slots (style guide §2)."""
+        live = [job for job in self._queue if not _job_reply(job).done]
+        queued = Counter(job.model.digest for job in live)
+        models = {
+            key: ModelStatistics(
+                name=e.model.name, digest=key, queued=queued[key], running=e.active, slots=e.parallel,
+                state="draining" if e.state == "ready" and key in self._draining else e.state,
+            )
+            for key, e in self._entries.items()
+        }
+        for job in live:
+            if job.model.digest not in models:
+                models[job.model.digest] = ModelStatistics(
+                    name=job.model.name, digest=job.model.digest, state="waiting",
+                    queued=queued[job.model.digest], running=0, slots=0,
+                )
+        ordered = tuple(sorted(models.values(), key=lambda m: (m.name, m.digest)))
+        return SchedulerStatistics(models=ordered, queue_depth=len(live))
 
     # ---- reports from runners ----
     @handle_cast(RunnerReady)
@@ -160,8 +215,10 @@ class Scheduler(GenServer):
         if entry.ref is not None and entry.ref is not msg.ref:
             structlog.get_logger().warning("runner_replaced", key=msg.key, child_id=entry.child_id)
         entry.ref, entry.state, entry.context_length = msg.ref, "ready", msg.context_length
-        self._idle(entry, None)
-        self._dispatch()
+        entry.active = 0  # a successor starts empty: its predecessor's jobs were failed with it
+        self._dispatch()  # the work that caused the load first: keep_alive 0 must not unload it unused
+        if entry.active == 0 and self._entries.get(msg.key) is entry:
+            self._idle(entry, None)
 
     @handle_cast(RunnerFailed)
     def _on_failed(self, msg: RunnerFailed) -> None:
@@ -184,14 +241,22 @@ class Scheduler(GenServer):
         entry = self._entries.get(msg.key)
         if entry is None or entry.ref is not msg.ref:
             return
-        entry.state = "ready"
-        self._idle(entry, msg.keep_alive_s)
+        entry.active = max(0, entry.active - 1)
+        if msg.keep_alive_s is not None:
+            entry.keep_alive_s = msg.keep_alive_s  # the latest request's value wins
+        if entry.active == 0:
+            self._idle(entry, None)
         self._dispatch()
 
     @handle_info(_Expire)
     def _on_expire(self, msg: _Expire) -> None:
         entry = self._entries.get(msg.key)
-        if entry is not None and entry.timer_generation == msg.generation and entry.state == "ready":
+        if (
+            entry is not None
+            and entry.timer_generation == msg.generation
+            and entry.state == "ready"
+            and entry.active == 0
+        ):
             self._unload(entry)
             self._dispatch()
 
@@ -201,58 +266,88 @@ class Scheduler(GenServer):
         kind, key = msg.tag  # type: ignore[misc]
         if kind == "start" and msg.error is not None:
             self._on_failed(RunnerFailed(key, msg.error))
+        elif kind == "stop" and self._freeing.pop(key, None) is not None:
+            self._dispatch()  # its memory is free now
 
     # ---- the rules ----
     def _dispatch(self) -> None:
         """Serve what can be served now, FIFO; start or evict runners as needed."""
         waiting: deque[Job] = deque()
+        draining: set[str] = set()  # runners a waiting load needs: no new work for them
         while self._queue:
             job = self._queue.popleft()
             if _job_reply(job).done:
                 continue  # the client left while queued
-            if not self._try_serve(job):
+            if not self._try_serve(job, draining):
                 waiting.append(job)
         self._queue = waiting
+        self._draining = draining
 
-    def _try_serve(self, job: Job) -> bool:
+    def _try_serve(self, job: Job, draining: set[str]) -> bool:
+        """Assign ``job`` to a free slot, or start what it needs; True once it left the queue."""
         entry = self._entries.get(job.model.digest)
         if entry is None:
-            self._start_runner(job)
-            return False
-        if entry.state != "ready":
+            return self._start_runner(job, draining)
+        if entry.state != "ready" or entry.active >= entry.parallel or entry.key in draining:
             return False
         if not satisfies(entry.spec, job.load):
+            if entry.active > 0:
+                return False  # reload once its jobs are done
             self._unload(entry)
-            self._start_runner(job)
-            return False
+            return self._start_runner(job, draining)
         if entry.timer is not None:
             entry.timer.cancel()
             entry.timer = None
-        entry.state, entry.last_used = "busy", time.monotonic()
+        entry.active, entry.last_used = entry.active + 1, time.monotonic()
+        if job.keep_alive_s is not None:
+            entry.keep_alive_s = job.keep_alive_s
         assert entry.ref is not None
         if not cast(entry.ref, Assign(job)):
-            entry.state = "starting"  # died under us; its successor will announce itself
+            entry.state, entry.active = "starting", 0  # died; its successor will announce itself
             return False
         return True
 
-    def _start_runner(self, job: Job) -> None:
-        if len(self._entries) >= self._config.max_loaded_models:
-            victim = pick_eviction(
-                RunnerView(e.key, e.state == "ready", e.last_used) for e in self._entries.values()
-            )
-            if victim is None:
-                return  # everything busy: wait for a JobDone
-            self._unload(self._entries[victim])
+    def _parallel(self, job: Job) -> int:
+        """Slots for a runner of ``job``'s model: embedding-only models get one, as in Ollama."""
+        return 1 if job.model.is_embedding_only else max(1, self._config.num_parallel)
+
+    def _start_runner(self, job: Job, draining: set[str]) -> bool:
+        """Start a runner for ``job`` if the count limit and the memory budget allow,
+        evicting idle runners first; True when the job was refused (it left the queue)."""
+        parallel = self._parallel(job)
+        need = model_memory(job.model.size, job.model.kv_bytes_per_token, job.load.num_ctx, parallel)
+        available = self._memory.available_bytes() + sum(self._freeing.values())
+        loaded = [LoadedView(e.key, e.state == "ready" and e.active == 0, e.last_used, e.need)
+                  for e in self._entries.values()]
+        plan = plan_load(need, available, loaded, self._config.max_loaded_models)
+        if plan.action == "refuse":
+            error = RunnerError(memory_error_message(need, available + sum(v.size for v in loaded)))
+            structlog.get_logger().warning("runner_refused", model=job.model.name, error=str(error))
+            _job_reply(job).fail(error)
+            return True
+        if plan.action == "wait":
+            if plan.drain is not None:
+                draining.add(plan.drain)  # busy runners hold the room: wait for its JobDone
+            return False
+        for key in plan.evict:
+            structlog.get_logger().info("runner_evicting", key=key[:12], for_model=job.model.name)
+            self._unload(self._entries[key])
+        self._launch(job, parallel, need)
+        return False
+
+    def _launch(self, job: Job, parallel: int, need: int) -> None:
         key = job.model.digest
         child_id = f"runner-{key[:12]}-{next(self._ids)}"
         entry = _Entry(
-            key=key, model=job.model, spec=job.load, child_id=child_id,
+            key=key, model=job.model, spec=job.load, child_id=child_id, parallel=parallel, need=need,
             keep_alive_s=self._config.keep_alive_s if job.keep_alive_s is None else job.keep_alive_s,
         )
         self._entries[key] = entry
         spec = ChildSpec(
             id=child_id,
-            start=lambda link, k=key, s=job.load: Runner.start_link(link, k, s, self._runtime, self._names),
+            start=lambda link, k=key, s=job.load, p=parallel: Runner.start_link(
+                link, k, s, self._runtime, self._names, parallel=p
+            ),
             restart=Restart.TRANSIENT,
             shutdown=self._config.runner_shutdown_s,
         )
@@ -261,7 +356,9 @@ class Scheduler(GenServer):
             self._on_failed(RunnerFailed(key, ServiceUnavailableError("runner supervisor is not running")))
             return
         call(supervisor, StartChild(spec), ActorReply(self.actor_ref, ("start", key)))
-        structlog.get_logger().info("runner_starting", model=job.model.name, child_id=child_id)
+        structlog.get_logger().info(
+            "runner_starting", model=job.model.name, child_id=child_id, parallel=parallel, need=need
+        )
 
     def _idle(self, entry: _Entry, keep_alive_s: float | None) -> None:
         if keep_alive_s is not None:
@@ -284,11 +381,14 @@ class Scheduler(GenServer):
         self._entries.pop(entry.key, None)
         if entry.timer is not None:
             entry.timer.cancel()
+        self._freeing[entry.child_id] = entry.need
         self._forget_child(entry)
         structlog.get_logger().info("runner_unloading", model=entry.model.name, child_id=entry.child_id)
 
     def _forget_child(self, entry: _Entry) -> None:
         """Stop the entry's runner, if still running, and drop its spec from the supervisor."""
         supervisor = self._names.whereis("runner_supervisor")
-        if supervisor is not None:
-            call(supervisor, TerminateChild(entry.child_id), ActorReply(self.actor_ref, ("stop", entry.key)))
+        if supervisor is None:
+            self._freeing.pop(entry.child_id, None)
+        else:
+            call(supervisor, TerminateChild(entry.child_id), ActorReply(self.actor_ref, ("stop", entry.child_id)))

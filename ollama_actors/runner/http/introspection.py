@@ -6,10 +6,15 @@ trio thread), and asks each Runner for its ``RunnerStatus`` (model, state, pid
 of its runner process). A supervisor or runner that does not answer in time (a
 runner blocks its mailbox while loading a model) is shown without those
 details rather than failing the whole answer.
+
+``GET /x/runner/scheduler`` is the Scheduler's ``SchedulerStatistics`` as JSON:
+per model its state (waiting, starting, ready, draining), queued and running
+requests and slots, and the total queue depth.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -21,9 +26,9 @@ from ollama_actors.bridge.reply import ask
 from ollama_actors.domain.errors import OllamaError
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.kernel import ChildInfo, ChildKind, WhichChildren
-from ollama_actors.runner.messages import RunnerInfo, RunnerStatus
+from ollama_actors.runner.messages import RunnerInfo, RunnerStatus, SchedulerInfo, SchedulerStatistics
 
-__all__ = ["introspection_blueprint", "node_json"]
+__all__ = ["introspection_blueprint", "node_json", "scheduler_json"]
 
 RUNNER_INFO_TIMEOUT_S = 2.0
 
@@ -51,6 +56,14 @@ def node_json(info: ChildInfo, *, children: list[dict[str, Any]] | None = None,
     if info.kind is ChildKind.SUPERVISOR:
         node["children"] = children or []
     return node
+
+
+def scheduler_json(statistics: SchedulerStatistics) -> dict[str, Any]:
+    """The scheduler's snapshot as JSON (pure)."""
+    return {
+        "queue_depth": statistics.queue_depth,
+        "models": [dataclasses.asdict(model) for model in statistics.models],
+    }
 
 
 def introspection_blueprint(deps: EdgeDeps) -> Blueprint:
@@ -92,6 +105,11 @@ def introspection_blueprint(deps: EdgeDeps) -> Blueprint:
                 "children": await children_of(root),
             }
         )
+
+    @bp.get("/x/runner/scheduler")
+    async def scheduler() -> Any:  # Any: Quart's response value
+        statistics = await ask(deps.actor("scheduler"), SchedulerInfo(), timeout=timeout)
+        return jsonify(scheduler_json(statistics))
 
     return bp
 
