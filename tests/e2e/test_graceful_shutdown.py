@@ -32,14 +32,36 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start(tmp_path: Path, tiny_model_path: Path, grace: int) -> tuple[subprocess.Popen[str], str]:
+class _Log:
+    """The daemon's stderr, read by a thread as it comes (so the pipe never fills);
+    ``wait_for`` blocks until a line containing a text arrived, or the deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, args=(process,), daemon=True).start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: any(text in line for line in self.lines), timeout)
+
+
+def _start(tmp_path: Path, tiny_model_path: Path, grace: int) -> tuple[subprocess.Popen[str], str, _Log]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
     env.update(HOME=str(tmp_path), OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_SOCKET=str(tmp_path / "s.sock"),
                OLLAMA_ACTORS_BUNDLED_MODELS="false", OLLAMA_MODELS=str(tmp_path / "models"),
                OLLAMA_ACTORS_GRACE_PERIOD=str(grace), SLOW_STEP_S="0.4")
     process = subprocess.Popen([sys.executable, "-m", "tests.fixtures.slow_daemon"], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = _Log(process)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -51,7 +73,7 @@ def _start(tmp_path: Path, tiny_model_path: Path, grace: int) -> tuple[subproces
         assert process.poll() is None and time.monotonic() < deadline, "the daemon did not start"
         time.sleep(0.1)
     upload_and_create(base, TINY, tiny_model_path)
-    return process, base
+    return process, base, log
 
 
 class _Stream:
@@ -78,7 +100,7 @@ class _Stream:
 
 
 def test_sigterm_during_a_stream_lets_it_finish_and_exits_0(tmp_path: Path, tiny_model_path: Path) -> None:
-    process, base = _start(tmp_path, tiny_model_path, grace=20)
+    process, base, _ = _start(tmp_path, tiny_model_path, grace=20)
     try:
         stream = _Stream(base)
         assert stream.first.wait(60) and stream.error is None
@@ -95,12 +117,12 @@ def test_sigterm_during_a_stream_lets_it_finish_and_exits_0(tmp_path: Path, tiny
 
 
 def test_a_second_signal_forces_a_quick_exit(tmp_path: Path, tiny_model_path: Path) -> None:
-    process, base = _start(tmp_path, tiny_model_path, grace=120)
+    process, base, log = _start(tmp_path, tiny_model_path, grace=120)
     try:
         stream = _Stream(base)
         assert stream.first.wait(60) and stream.error is None
         process.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        assert log.wait_for('"signal_received"', 30), log.lines[-5:]  # the first one was taken
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(10) == 128 + signal.SIGTERM

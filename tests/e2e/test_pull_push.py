@@ -174,7 +174,11 @@ def test_cli_push_and_pull(http: httpx.Client, own_daemon: RunningDaemon, regist
 
 
 class _Hostile:
-    """A registry that lies: ``../`` digests, or a blob longer than its manifest says."""
+    """A registry that lies: ``../`` digests, or a blob longer than its manifest says.
+
+    ``sent`` counts the blob bytes written; a handler adds to it after writing, which
+    a client may outrun, so read it only after ``wait_idle`` (every answer finished).
+    """
 
     def __init__(self, manifest: bytes, blob: bytes = b"") -> None:
         import http.server
@@ -184,6 +188,18 @@ class _Hostile:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                with outer.idle:
+                    outer.active += 1
+                try:
+                    if "/blobs/" in self.path:
+                        outer.blob_requested.set()
+                    self._answer()
+                finally:
+                    with outer.idle:
+                        outer.active -= 1
+                        outer.idle.notify_all()
+
+            def _answer(self) -> None:
                 body, start = (manifest, 0) if "/manifests/" in self.path else (blob, 0)
                 if body is blob and outer.unavailable:
                     self.send_response(503)
@@ -230,9 +246,17 @@ class _Hostile:
         self.down_after_cut = False  # after a cut, stay unavailable
         self.slow = False
         self.sent = 0
+        self.active = 0  # answers being written
+        self.idle = threading.Condition()
+        self.blob_requested = threading.Event()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no answer is being written (so ``sent`` is final)."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.active == 0, timeout)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -288,6 +312,7 @@ def test_a_cut_download_is_retried_from_the_byte_where_it_stopped(
         assert lines[-1] == {"status": "success"}
         assert hostile.ranges[1] == "" and hostile.ranges[2].startswith("bytes=")
         assert int(hostile.ranges[2][6:-1]) >= 1_000_000
+        assert hostile.wait_idle(10)
         assert hostile.sent == len(blob)  # no byte crossed the wire twice
         stored = own_daemon.settings.models / "blobs" / digest.replace(":", "-")
         assert stored.read_bytes() == blob
@@ -317,10 +342,12 @@ def test_interrupted_pull_resumes_with_only_the_missing_bytes(
         assert 1_000_000 <= kept <= 1_200_000
 
         hostile.unavailable = hostile.down_after_cut = False
+        assert hostile.wait_idle(10)
         sent_before = hostile.sent
         lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
         assert lines[-1] == {"status": "success"}
         assert hostile.ranges[-1] == f"bytes={kept}-"
+        assert hostile.wait_idle(10)  # the server thread counts after writing: let it finish
         assert hostile.sent - sent_before == len(blob) - kept  # only the missing bytes crossed the wire
         first = next(line for line in lines if line.get("digest") == digest)
         assert first["completed"] == kept
@@ -355,9 +382,7 @@ def test_two_clients_share_one_pull_and_one_leaving_does_not_stop_it(
     try:
         first = threading.Thread(target=leaver)
         first.start()
-        deadline = time.monotonic() + 10
-        while not any("/blobs/" in p for p in hostile.paths) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert hostile.blob_requested.wait(10)
         results["second"] = _lines(http, "/api/pull", {"model": name, "insecure": True})
         first.join(10)
         assert results["second"][0] == {"status": "pulling manifest"}
@@ -412,6 +437,7 @@ class _ThrottlingProxy:
         self.upstream_port = upstream_port
         self.to_client = 0
         self.requests = b""
+        self.refused = threading.Event()  # a client came while the registry was down
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -426,6 +452,7 @@ class _ThrottlingProxy:
                 upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             except OSError:
                 client.close()  # registry down: the client sees the connection drop
+                self.refused.set()
                 continue
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
@@ -491,15 +518,17 @@ def test_registry_killed_mid_blob_and_restarted_resumes_with_only_the_missing_by
     puller = threading.Thread(target=lambda: result.append(_lines(http, "/api/pull", {"model": name, "insecure": True})))
     try:
         puller.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 30  # a bounded poll on the partial's size
         while not (partial.exists() and partial.stat().st_size >= len(blob) // 2) and time.monotonic() < deadline:
             time.sleep(0.005)
         registry.stop()
-        time.sleep(0.2)
+        # The pull saw the break once it retries: its next connection finds the registry down.
+        assert proxy.refused.wait(30)
         kept = partial.stat().st_size
         assert len(blob) // 3 <= kept < len(blob)
         registry.restart()
         puller.join(60)
+        assert not puller.is_alive()
         lines = result[0]
         assert lines[-1] == {"status": "success"}, lines[-3:]
         import re
