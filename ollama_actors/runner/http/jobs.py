@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import trio
@@ -25,6 +25,7 @@ from ollama_actors.domain.errors import (
     InvalidRequestError,
     ModelNotFoundError,
     RunnerError,
+    UnsupportedCapabilityError,
 )
 from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.domain.options import merge_options
@@ -43,7 +44,7 @@ from ollama_actors.runner.messages import (
 )
 from ollama_actors.runner.ports import LoadSpec
 
-__all__ = ["RunnerJobs", "check_images", "check_think", "grammar_for"]
+__all__ = ["RunnerJobs", "check_chat", "check_generate", "check_images", "check_think", "grammar_for"]
 
 
 class RunnerJobs:
@@ -132,6 +133,33 @@ class RunnerJobs:
         return await self.submit_and_wait(
             lambda reply: EmbedJob(rid, model, inputs, truncate, spec, keep_alive_s, reply, started_ns)
         )
+
+
+def check_chat(
+    model: ResolvedModel,
+    as_given: str,
+    *,
+    tools: Sequence[object],
+    think: bool | str | None,
+    messages: tuple[ChatMessage, ...],
+) -> None:
+    """What Ollama checks before scheduling a chat (native and OpenAI): completion,
+    tools, thinking and images capabilities, with Ollama's wording."""
+    if "completion" not in model.capabilities:
+        raise UnsupportedCapabilityError(f'"{as_given}" does not support chat')
+    if tools and "tools" not in model.capabilities:
+        raise UnsupportedCapabilityError(f"{model.full_name} does not support tools")
+    check_think(model, as_given, think)
+    check_images(model, messages)
+
+
+def check_generate(model: ResolvedModel, as_given: str, *, suffix: str, think: bool | str | None) -> None:
+    """What Ollama checks before scheduling a completion: completion, insert, thinking."""
+    if "completion" not in model.capabilities:
+        raise UnsupportedCapabilityError(f'"{as_given}" does not support generate')
+    if suffix and "insert" not in model.capabilities:
+        raise UnsupportedCapabilityError(f"{model.full_name} does not support insert")
+    check_think(model, as_given, think)
 
 
 def check_think(model: ResolvedModel, as_given: str, think: bool | str | None) -> None:

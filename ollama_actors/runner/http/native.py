@@ -14,12 +14,12 @@ from quart import Blueprint, Response, jsonify
 
 from ollama_actors.bridge.reply import ask
 from ollama_actors.domain.chat import ChatMessage
-from ollama_actors.domain.errors import InvalidRequestError, ModelNotFoundError, UnsupportedCapabilityError
+from ollama_actors.domain.errors import InvalidRequestError, ModelNotFoundError
 from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import read_json
 from ollama_actors.runner.domain.runner_options import l2_normalise
-from ollama_actors.runner.http.jobs import RunnerJobs, check_images, check_think
+from ollama_actors.runner.http.jobs import RunnerJobs, check_chat, check_generate, check_images
 from ollama_actors.runner.http.schemas import (
     created_at,
     final_metrics,
@@ -59,11 +59,7 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         model = await jobs.resolve(p.model, f"model '{p.model}' not found")
         if p.raw and (p.template or p.system is not None or p.context):
             raise InvalidRequestError("raw mode does not support template, system, or context")
-        if "completion" not in model.capabilities:
-            raise UnsupportedCapabilityError(f'"{p.model}" does not support generate')
-        if p.suffix and "insert" not in model.capabilities:
-            raise UnsupportedCapabilityError(f"{model.full_name} does not support insert")
-        check_think(model, p.model, p.think)
+        check_generate(model, p.model, suffix=p.suffix, think=p.think)
         base = {"model": p.model}
         if not p.prompt and not p.suffix:
             reason = await load_or_unload(model, p.keep_alive_s, started)
@@ -100,18 +96,13 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
         if not p.model:
             raise InvalidRequestError("model is required")
         model = await jobs.resolve(p.model, f"model '{p.model}' not found")
-        if "completion" not in model.capabilities:
-            raise UnsupportedCapabilityError(f'"{p.model}" does not support chat')
-        if p.tools and "tools" not in model.capabilities:
-            raise UnsupportedCapabilityError(f"{model.full_name} does not support tools")
-        check_think(model, p.model, p.think)
+        check_chat(model, p.model, tools=p.tools, think=p.think, messages=p.messages)
         base = {"model": p.model}
         if not p.messages:
             reason = await load_or_unload(model, p.keep_alive_s, started)
             return jsonify({**base, "created_at": created_at(),
                             "message": {"role": "assistant", "content": ""},
                             "done": True, "done_reason": reason})
-        check_images(model, p.messages)
         prompt = PromptSpec(kind="chat", messages=p.messages, tools=p.tools, think=p.think, truncate=p.truncate)
         job = jobs.generation_job(
             model, prompt, options=p.options, keep_alive_s=p.keep_alive_s, fmt=p.format, started_ns=started

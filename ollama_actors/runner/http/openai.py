@@ -25,15 +25,13 @@ from ollama_actors.domain.errors import (
     ModelNotFoundError,
     OllamaError,
     ServerBusyError,
-    UnsupportedCapabilityError,
 )
-from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.domain.names import parse_name
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import read_json
 from ollama_actors.management.messages import ListModels, ModelSummary, ShowInfo, ShowModel
 from ollama_actors.runner.domain.runner_options import l2_normalise
-from ollama_actors.runner.http.jobs import RunnerJobs, check_images, check_think
+from ollama_actors.runner.http.jobs import RunnerJobs, check_chat, check_generate
 from ollama_actors.runner.http.openai_schemas import (
     chat_completion,
     embedding_list,
@@ -90,11 +88,7 @@ def openai_blueprint(deps: EdgeDeps) -> Blueprint:
         if not p.model:
             raise InvalidRequestError("model is required")
         model = await jobs.resolve(p.model, f"model '{p.model}' not found")
-        _require(model, "completion", f'"{p.model}" does not support chat')
-        if p.tools:
-            _require(model, "tools", f"{model.full_name} does not support tools")
-        check_think(model, p.model, p.think)
-        check_images(model, p.messages)
+        check_chat(model, p.model, tools=p.tools, think=p.think, messages=p.messages)
         prompt = PromptSpec(kind="chat", messages=p.messages, tools=p.tools, think=p.think)
         job = jobs.generation_job(model, prompt, options=p.options, keep_alive_s=None, fmt=p.format,
                                   started_ns=started)
@@ -109,9 +103,7 @@ def openai_blueprint(deps: EdgeDeps) -> Blueprint:
         if not p.model:
             raise ModelNotFoundError("model '' not found")
         model = await jobs.resolve(p.model, f"model '{p.model}' not found")
-        _require(model, "completion", f'"{p.model}" does not support generate')
-        if p.suffix:
-            _require(model, "insert", f"{model.full_name} does not support insert")
+        check_generate(model, p.model, suffix=p.suffix, think=None)
         events = CompletionEvents(id_=new_id("cmpl"), created=int(time.time()), model=p.model,
                                   include_usage=p.include_usage)
         if not p.prompt and not p.suffix:  # as /api/generate: just load the model
@@ -148,11 +140,6 @@ def openai_blueprint(deps: EdgeDeps) -> Blueprint:
         return _json(model_object(name, int(info.modified_at.timestamp()), _namespace(name)))
 
     return bp
-
-
-def _require(model: ResolvedModel, capability: str, message: str) -> None:
-    if capability not in model.capabilities:
-        raise UnsupportedCapabilityError(message)
 
 
 def _namespace(name: str) -> str:
