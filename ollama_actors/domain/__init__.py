@@ -91,6 +91,9 @@ from ollama_actors.domain.prompt import (
     tag_images,
     think_values,
 )
+from ollama_actors.domain.template_check import (
+    check_template,
+)
 
 __all__ = [
     "ActorTimeoutError",
@@ -147,6 +150,7 @@ __all__ = [
     "build_chat_prompt",
     "build_generate_prompt",
     "check_option_types",
+    "check_template",
     "collate",
     "digest_of_bytes",
     "format_go_duration",

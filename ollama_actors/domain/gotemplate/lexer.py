@@ -356,19 +356,7 @@ class _Lexer:
         return self.lex_inside_action
 
     def lex_char(self) -> Callable[[], object] | None:
-        while True:
-            ch = self.next()
-            if ch == "\\":
-                ch = self.next()
-                if ch not in ("", "\n"):
-                    continue
-                return self.errorf("unterminated character constant")
-            if ch in ("", "\n"):
-                return self.errorf("unterminated character constant")
-            if ch == "'":
-                break
-        self.emit(ItemType.CHAR_CONSTANT)
-        return self.lex_inside_action
+        return self._lex_escaped("'", ItemType.CHAR_CONSTANT, "unterminated character constant")
 
     def lex_number(self) -> Callable[[], object] | None:
         if not self.scan_number():
@@ -407,18 +395,22 @@ class _Lexer:
         return True
 
     def lex_quote(self) -> Callable[[], object] | None:
+        return self._lex_escaped('"', ItemType.STRING, "unterminated quoted string")
+
+    def _lex_escaped(self, close: str, kind: ItemType, unterminated: str) -> Callable[[], object] | None:
+        """Scan to ``close`` on this line, skipping backslash escapes (Go's lexChar/lexQuote)."""
         while True:
             ch = self.next()
             if ch == "\\":
                 ch = self.next()
                 if ch not in ("", "\n"):
                     continue
-                return self.errorf("unterminated quoted string")
+                return self.errorf(unterminated)
             if ch in ("", "\n"):
-                return self.errorf("unterminated quoted string")
-            if ch == '"':
+                return self.errorf(unterminated)
+            if ch == close:
                 break
-        self.emit(ItemType.STRING)
+        self.emit(kind)
         return self.lex_inside_action
 
     def lex_raw_quote(self) -> Callable[[], object] | None:

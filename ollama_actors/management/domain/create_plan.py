@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from ollama_actors.domain.digests import Digest, digest_of_bytes, parse_digest
 from ollama_actors.domain.errors import BadRequestError, BlobNotFoundError, InvalidRequestError
-from ollama_actors.domain.gotemplate import Template, go_json
+from ollama_actors.domain.gotemplate import go_json
+from ollama_actors.domain.template_check import check_template
 from ollama_actors.domain.manifests import (
     MEDIA_TYPE_ADAPTER,
     MEDIA_TYPE_CONFIG,
@@ -49,7 +50,7 @@ from ollama_actors.domain.options import check_option_types
 from ollama_actors.management.domain.quantization import Quantization, plan_quantization
 from ollama_actors.management.messages import CreateRequest
 
-__all__ = ["CreatePlan", "GgufFacts", "Quantized", "check_template", "plan_create"]
+__all__ = ["CreatePlan", "GgufFacts", "Quantized", "plan_create"]
 
 
 class GgufFacts(Protocol):
@@ -93,14 +94,6 @@ class _Draft:
 
 
 GgufLookup = Callable[[Digest], GgufFacts]
-
-
-def check_template(text: str) -> Template:
-    """Parse a TEMPLATE; a syntax error is a 400 ``template error: …`` with its position."""
-    try:
-        return Template.parse(text)
-    except Exception as error:  # noqa: BLE001 - any parse failure is the client's template
-        raise InvalidRequestError(f"template error: {error}") from None
 
 
 def plan_create(

@@ -27,7 +27,7 @@ from quart import Blueprint
 
 from ollama_actors.bridge.reply import ask
 from ollama_actors.domain.errors import InvalidRequestError, ModelNotFoundError, OllamaError
-from ollama_actors.domain.gotemplate import Template
+from ollama_actors.domain.template_check import check_template
 from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import Fields, read_json
@@ -61,7 +61,7 @@ def modelfile_blueprint(deps: EdgeDeps) -> Blueprint:
         if not name and template is None:
             raise InvalidRequestError("model or template is required")
         if template is not None:
-            _check_template(template)
+            check_template(template)
         model = await resolve(name) if name else _bare_model()
         model = _with_overrides(model, template=template, system=f.get("system", str, None))
         return {"prompt": _render(model, _prompt_spec(body))}
@@ -89,13 +89,6 @@ def _with_overrides(model: ResolvedModel, *, template: str | None, system: str |
     if system is not None:
         model = replace(model, system=system)
     return model
-
-
-def _check_template(text: str) -> None:
-    try:
-        Template.parse(text)
-    except Exception as error:  # noqa: BLE001 - any parse failure is the client's template
-        raise InvalidRequestError(f"template error: {error}") from None
 
 
 def _render(model: ResolvedModel, spec: PromptSpec) -> str:
