@@ -3,6 +3,11 @@
 Exit status: 0 after SIGINT/SIGTERM (streams get the grace period to finish),
 1 when the root supervisor gives up (so systemd restarts the daemon), 2 for bad
 settings or a socket another daemon holds.
+
+Observability wiring lives here too: the metrics registry is fed by the runner
+supervisor's reports, the edge, the scheduler (at scrape time) and the event
+bus (``transfer.bytes``); OpenTelemetry tracing is opened only when the
+settings ask for it (``ollama_actors.tracing``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +25,7 @@ import structlog
 import trio
 
 from ollama_actors.adapters.bundled_models import find_bundled_models
+from ollama_actors.adapters.event_bus import Subscribe
 from ollama_actors.bridge.reply import ask
 from ollama_actors.bridge.tree import RunningTree, open_actor_tree
 from ollama_actors.edge.admission import Admission
@@ -27,6 +34,7 @@ from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.metrics import DaemonMetrics
 from ollama_actors.edge.security import CorsPolicy
 from ollama_actors.edge.server import hypercorn_config, prepare_unix_socket, serve_http, socket_gid
+from ollama_actors.kernel.messages import cast
 from ollama_actors.kernel.names import Names
 from ollama_actors.logging import configure_logging
 from ollama_actors.management.messages import ImportBundled
@@ -35,9 +43,10 @@ from ollama_actors.runner.messages import ListRunning
 from ollama_actors.runner.ports import Runtime
 from ollama_actors.settings import Settings, load_settings, parse_host
 from ollama_actors.systemd import SystemdEnv
+from ollama_actors.tracing import Tracing, open_tracing
 from ollama_actors.tree import ROOT_FLAGS, daemon_children
 
-__all__ = ["DaemonStopped", "serve", "serve_daemon", "version"]
+__all__ = ["DaemonStopped", "serve", "serve_daemon", "settings_from_args", "version"]
 
 
 def version() -> str:
@@ -62,6 +71,7 @@ async def serve_daemon(
     handle_signals: bool = False,
     names: Names | None = None,
     systemd: SystemdEnv | None = None,
+    tracing: Tracing | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> DaemonStopped:
     """Run the daemon until ``stop`` is set, a signal arrives, or the root gives up.
@@ -72,7 +82,34 @@ async def serve_daemon(
 
     ``systemd`` (read by ``serve`` from the environment): inherited sockets are served
     instead of binding; READY/STATUS/STOPPING/WATCHDOG go to ``NOTIFY_SOCKET``.
+
+    ``tracing`` defaults to what ``settings.traces_exporter`` asks for (None: off);
+    the daemon activates it for its lifetime and closes it (flushing spans) on exit.
     """
+    if tracing is None:
+        tracing = open_tracing(settings)
+    if tracing is not None:
+        tracing.activate()
+        try:
+            return await _serve_daemon(settings, runtime=runtime, stop=stop, handle_signals=handle_signals,
+                                       names=names, systemd=systemd, tracing=tracing, task_status=task_status)
+        finally:
+            tracing.close()
+    return await _serve_daemon(settings, runtime=runtime, stop=stop, handle_signals=handle_signals,
+                               names=names, systemd=systemd, tracing=None, task_status=task_status)
+
+
+async def _serve_daemon(
+    settings: Settings,
+    *,
+    runtime: Runtime | None,
+    stop: trio.Event | None,
+    handle_signals: bool,
+    names: Names | None,
+    systemd: SystemdEnv | None,
+    tracing: Tracing | None,
+    task_status: trio.TaskStatus[list[str]],
+) -> DaemonStopped:
     systemd = systemd if systemd is not None else SystemdEnv()
     if runtime is None:
         runtime = RunnerProcessRuntime(load_timeout_s=settings.load_timeout_s)
@@ -94,12 +131,14 @@ async def serve_daemon(
         shutdown_timeout=settings.grace_period_s + 30,
     ) as tree:
         names.register("root", tree.root)  # for introspection (/x/runner/tree)
+        bus_follower = _EventBusFollower(names, metrics)
+        bus_follower.follow()  # before anything can publish transfer.bytes
         if bundled is not None:
             imported = await ask(names.whereis("model_manager"), ImportBundled(), timeout=600)
             if imported:
                 log.info("bundled_models_ready", models=list(imported))
         app = create_app(EdgeDeps(names=names, settings=settings, version=version(), metrics=metrics,
-                                  admission=admission))
+                                  admission=admission, tracing=tracing))
         http_stopped = trio.Event()
         async with trio.open_nursery() as nursery:
             binds = await nursery.start(
@@ -114,6 +153,7 @@ async def serve_daemon(
             systemd.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
             async with trio.open_nursery() as watchers:
                 watchers.start_soon(_set_when, tree.exited.wait, stop)
+                watchers.start_soon(bus_follower.serve)
                 if systemd.watchdog_interval_s is not None:
                     watchers.start_soon(_watchdog, systemd, tree)
                 if systemd.notify_socket:
@@ -131,6 +171,32 @@ async def serve_daemon(
             http_stopped.set()
     log.info("daemon_stopped", root_failed=outcome.root_failed)
     return outcome
+
+
+class _EventBusFollower:
+    """Keeps the metrics subscribed to whichever event bus is registered.
+
+    A subscription lives in the bus actor's state, so a restarted bus (which,
+    first in a rest_for_one root, restarts the whole tree) has none: the follower
+    subscribes again when it sees a new bus ref.
+    """
+
+    CHECK_INTERVAL_S = 5.0
+
+    def __init__(self, names: Names, metrics: DaemonMetrics) -> None:
+        self._names, self._metrics = names, metrics
+        self._bus: object = None
+
+    def follow(self) -> None:
+        """Subscribe to the current bus if it is not the one already subscribed to."""
+        bus = self._names.whereis("event_bus")
+        if bus is not None and bus is not self._bus and cast(bus, Subscribe(self._metrics.observe_event)):
+            self._bus = bus
+
+    async def serve(self) -> None:
+        while True:
+            await trio.sleep(self.CHECK_INTERVAL_S)
+            self.follow()
 
 
 async def _watchdog(systemd: SystemdEnv, tree: RunningTree) -> None:
@@ -183,8 +249,14 @@ async def _stop_on_signal(stop: trio.Event, systemd: SystemdEnv) -> None:
             os._exit(128 + signum)
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Entry point of ``ollama-actors serve`` (called by the CLI)."""
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The daemon's settings: ``serve``'s flags > ``env`` > ``--config`` file > defaults.
+
+    Raises:
+        ValueError: an invalid setting, or a configuration file named by
+            ``--config`` or ``OLLAMA_ACTORS_CONFIG`` that does not exist; one line,
+            printed by ``serve`` as ``Error: …``.
+    """
     overrides: dict[str, object] = {}
     if getattr(args, "host", None):
         overrides["host"], overrides["port"] = parse_host(args.host)
@@ -192,18 +264,28 @@ def serve(args: argparse.Namespace) -> int:
         overrides["models"] = Path(args.models).expanduser()
     if getattr(args, "socket", None):
         overrides["socket"] = Path(args.socket).expanduser()
-    config = getattr(args, "config", None)
+    env = os.environ if env is None else env
+    config = getattr(args, "config", None) or env.get("OLLAMA_ACTORS_CONFIG", "").strip().strip("\"'")
+    if config and not Path(config).expanduser().is_file():  # a file named on purpose must be there
+        raise ValueError(f"configuration file {config} not found")
+    config_path = Path(config).expanduser() if config else None
+    return load_settings(env, config_path=config_path, overrides=overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Entry point of ``ollama-actors serve`` (called by the CLI)."""
     try:
-        settings = load_settings(config_path=Path(config) if config else None, overrides=overrides)
+        settings = settings_from_args(args)
         CorsPolicy.from_origins(settings.origins)  # a malformed OLLAMA_ORIGINS stops the start
         socket_gid(settings.socket_group)  # so does an unknown socket group
+        tracing = open_tracing(settings)  # and tracing asked for without its packages
     except (ValueError, OSError) as error:
         sys.stderr.write(f"Error: {error}\n")
         return 2
     configure_logging(debug=settings.debug)
     try:
         systemd = SystemdEnv.take(os.environ)  # systemd's protocol variables, read once here
-        outcome = trio.run(lambda: serve_daemon(settings, handle_signals=True, systemd=systemd))
+        outcome = trio.run(lambda: serve_daemon(settings, handle_signals=True, systemd=systemd, tracing=tracing))
     except OSError as error:
         structlog.get_logger().error("daemon_failed_to_start", error=str(error))
         return 2

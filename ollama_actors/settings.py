@@ -1,9 +1,15 @@
 """One typed ``Settings`` object, built once at start-up.
 
 Precedence: command-line flag > environment (Ollama's ``OLLAMA_*`` variables,
-read with Ollama's rules) > the TOML file (``config/ollama-actors.toml`` or
-``--config``) > Ollama's defaults. Nothing else in the project reads
-``os.environ``; everything receives a ``Settings``.
+read with Ollama's rules) > the TOML file (``--config FILE`` or
+``OLLAMA_ACTORS_CONFIG``; ``config/default.toml`` documents every key) >
+Ollama's defaults. Nothing else in the project reads ``os.environ``;
+everything receives a ``Settings``.
+
+Ollama's own variables keep Ollama's leniency (an unparsable number falls back
+to the default); the TOML file is ours and is strict: an unknown key, a value of
+the wrong type or out of range raises ``ValueError`` with one line naming the
+setting, the file and what is allowed, and ``serve`` stops with that line.
 """
 
 from __future__ import annotations
@@ -14,14 +20,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ollama_actors.domain.durations import parse_keep_alive
 from ollama_actors.domain.errors import OllamaError
 
-__all__ = ["Settings", "load_settings", "parse_host", "ENV_VARIABLES"]
+__all__ = ["ENV_VARIABLES", "Settings", "TRACES_EXPORTERS", "load_settings", "parse_host", "validate_settings"]
 
 # Every variable we read, with Ollama's default and meaning (shown by `serve --help`).
 ENV_VARIABLES: dict[str, str] = {
@@ -43,7 +49,13 @@ ENV_VARIABLES: dict[str, str] = {
     "OLLAMA_ACTORS_GRACE_PERIOD": "seconds streams may run on after SIGTERM (default 30)",
     "OLLAMA_ACTORS_SOCKET_GROUP": "group owning the unix socket, mode 0660 (default: the user's group)",
     "OLLAMA_API_KEY": "when set, every request but GET / needs 'Authorization: Bearer <key>' (default unset)",
+    "OTEL_TRACES_EXPORTER": "OpenTelemetry traces exporter: none, otlp or console (default none: tracing off)",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "when set (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), traces go there over OTLP",
+    "OTEL_SDK_DISABLED": "true switches OpenTelemetry tracing off whatever else is set",
 }
+
+# OTEL_TRACES_EXPORTER values we can serve ("otlp" needs the [otel] extra's exporter).
+TRACES_EXPORTERS = ("none", "otlp", "console")
 
 DEFAULT_PORT = 11434
 
@@ -70,6 +82,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)  # OLLAMA_API_KEY; never logged
     max_body_bytes: int | None = 32 * 1024 * 1024  # request bodies outside blob uploads; None = no limit
     socket_group: str | None = None  # group (name or gid) of the unix socket (mode 0660)
+    traces_exporter: str = "none"  # OpenTelemetry: none (off), otlp or console (OTEL_TRACES_EXPORTER)
 
     @property
     def bind(self) -> str:
@@ -180,24 +193,104 @@ def _from_env(env: Mapping[str, str], base: Settings) -> dict[str, Any]:
         out["api_key"] = _clean(env["OLLAMA_API_KEY"]) or None
     if env.get("OLLAMA_ACTORS_GRACE_PERIOD"):
         out["grace_period_s"] = float(_parse_uint(env["OLLAMA_ACTORS_GRACE_PERIOD"], 30))
+    exporter = _traces_exporter(env)
+    if exporter is not None:
+        out["traces_exporter"] = exporter
     return out
+
+
+def _traces_exporter(env: Mapping[str, str]) -> str | None:
+    """The OpenTelemetry specification's switches: ``OTEL_SDK_DISABLED=true`` wins;
+    then ``OTEL_TRACES_EXPORTER`` (the first of its comma-separated list); then an
+    OTLP endpoint alone means ``otlp``. None: the environment says nothing."""
+    if _clean(env.get("OTEL_SDK_DISABLED", "")).lower() == "true":
+        return "none"
+    named = [part.strip().lower() for part in _clean(env.get("OTEL_TRACES_EXPORTER", "")).split(",") if part.strip()]
+    if named:
+        return named[0]
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return "otlp"
+    return None
 
 
 def _from_toml(path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(Settings)}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
+    table = data.get("server", data)
+    if not isinstance(table, dict):
+        raise ValueError(f"[server] in {path} must be a table of settings")
     out: dict[str, Any] = {}
-    for key, value in data.get("server", data).items():
-        if key not in known:
-            raise ValueError(f"unknown setting {key!r} in {path}")
-        if key in ("models", "socket") and value is not None:
-            value = Path(str(value)).expanduser()
-        if key == "origins":
-            value = tuple(value)
-        out[key] = value
+    for key, value in table.items():
+        if key not in _KINDS:
+            raise ValueError(f"unknown setting {key!r} in {path} (known: {', '.join(sorted(_KINDS))})")
+        out[key] = _toml_value(key, value, path)
     return out
+
+
+# What each setting accepts in the TOML file; None-able ones are left out of the file to mean None.
+_KINDS: dict[str, str] = {
+    "host": "str", "port": "int", "socket": "path", "models": "path", "keep_alive_s": "float",
+    "max_loaded_models": "int", "num_parallel": "int", "max_queue": "int", "origins": "strs",
+    "debug": "bool", "context_length": "int", "noprune": "bool", "load_timeout_s": "float",
+    "num_thread": "int", "bundled_models": "bool", "grace_period_s": "float", "request_timeout_s": "float",
+    "api_key": "str", "max_body_bytes": "int", "socket_group": "str", "traces_exporter": "str",
+}
+
+_KIND_WORDS = {
+    "str": "a string", "int": "an integer", "float": "a number of seconds", "bool": "true or false",
+    "path": "a path (string)", "strs": "a list of strings",
+}
+
+
+def _toml_value(key: str, value: object, path: Path) -> object:
+    kind = _KINDS[key]
+    ok = {
+        "str": isinstance(value, str),
+        "path": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "strs": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[kind]
+    if not ok:
+        raise ValueError(f"invalid setting {key} in {path}: expected {_KIND_WORDS[kind]}, got {value!r}")
+    if kind == "path":
+        return Path(str(value)).expanduser()
+    if kind == "strs":
+        return tuple(value)  # type: ignore[arg-type]
+    if kind == "float":
+        return float(value)  # type: ignore[arg-type]
+    return value
+
+
+def validate_settings(settings: Settings) -> Settings:
+    """Check ranges and choices, whatever the source; return ``settings`` unchanged.
+
+    Raises:
+        ValueError: one line naming the first invalid setting and what is allowed.
+    """
+    rules: list[tuple[str, bool, str]] = [
+        ("port", 0 <= settings.port <= 65535, "from 0 to 65535"),
+        ("max_loaded_models", settings.max_loaded_models >= 1, "at least 1"),
+        ("num_parallel", settings.num_parallel >= 1, "at least 1"),
+        ("max_queue", settings.max_queue >= 1, "at least 1"),
+        ("context_length", settings.context_length >= 1, "at least 1"),
+        ("num_thread", settings.num_thread is None or settings.num_thread >= 1, "at least 1"),
+        ("load_timeout_s", settings.load_timeout_s > 0, "more than 0 seconds"),
+        ("grace_period_s", 0 <= settings.grace_period_s < math.inf, "0 or more seconds"),
+        ("request_timeout_s", 0 < settings.request_timeout_s < math.inf, "more than 0 seconds"),
+        ("max_body_bytes", settings.max_body_bytes is None or settings.max_body_bytes >= 1, "at least 1 byte"),
+        ("host", bool(settings.host.strip()), "a host name or IP address"),
+        ("traces_exporter", settings.traces_exporter in TRACES_EXPORTERS, f"one of {', '.join(TRACES_EXPORTERS)}"),
+    ]
+    for name, ok, allowed in rules:
+        if not ok:
+            raise ValueError(f"invalid setting {name}: {getattr(settings, name)!r} (allowed: {allowed})")
+    return settings
 
 
 def load_settings(
@@ -206,7 +299,13 @@ def load_settings(
     config_path: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build the settings: flags (``overrides``) > environment > TOML file > defaults."""
+    """Build the settings: flags (``overrides``) > environment > TOML file > defaults.
+
+    Raises:
+        ValueError: the TOML file is unreadable TOML, names an unknown setting or
+            holds a value of the wrong type, or the result is out of range
+            (``validate_settings``). One line, fit for ``Error: …``.
+    """
     env = os.environ if env is None else env
     if config_path is None and env.get("OLLAMA_ACTORS_CONFIG"):
         config_path = Path(_clean(env["OLLAMA_ACTORS_CONFIG"])).expanduser()
@@ -217,4 +316,4 @@ def load_settings(
     settings = replace(base, **merged)
     settings = replace(settings, **_from_env(env, settings))
     clean_overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    return replace(settings, **clean_overrides)
+    return validate_settings(replace(settings, **clean_overrides))

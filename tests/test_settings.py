@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
+import re
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+from ollama_actors.daemon import settings_from_args
 from ollama_actors.settings import DEFAULT_PORT, Settings, default_socket, load_settings, parse_host
 
 
@@ -226,3 +233,136 @@ def test_load_settings_reads_nothing_but_the_env_it_is_given(
 ) -> None:
     monkeypatch.setenv("OLLAMA_MAX_QUEUE", "1")
     assert load_settings({"HOME": str(tmp_path)}).max_queue == 512
+
+
+# ---- config/default.toml, strict TOML values, serve --config (issue 7) ----
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TOML = REPO / "config" / "default.toml"
+_UNSET_OR_COMPUTED = {"socket", "socket_group", "num_thread", "api_key"}  # commented out in the file
+
+
+def _documented_keys(text: str) -> tuple[set[str], set[str]]:
+    """(active keys, keys shown commented out as ``# key = value``) of a TOML file."""
+    active = set(re.findall(r"^([a-z_]+)\s*=", text, flags=re.M))
+    commented = set(re.findall(r"^#\s?([a-z_]+)\s*=", text, flags=re.M))
+    return active, commented
+
+
+def test_default_toml_documents_every_setting_settings_py_knows() -> None:
+    active, commented = _documented_keys(DEFAULT_TOML.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Settings)}
+    assert active | commented == known
+    assert commented == _UNSET_OR_COMPUTED  # the rest are set to their defaults
+
+
+def test_default_toml_values_are_the_defaults(tmp_path: Path) -> None:
+    env = {"HOME": str(Path.home()), "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert load_settings(env, config_path=DEFAULT_TOML) == load_settings(env)
+
+
+def test_default_toml_commented_examples_are_valid_settings(tmp_path: Path) -> None:
+    """Uncommenting an example gives a valid file."""
+    text = DEFAULT_TOML.read_text(encoding="utf-8")
+    uncommented = re.sub(r"^#\s?([a-z_]+\s*=)", r"\1", text, flags=re.M)
+    config = _write_toml(tmp_path / "c.toml", uncommented)
+    settings = load_settings({"HOME": str(tmp_path)}, config_path=config)
+    assert settings.num_thread == 8 and settings.api_key == "change-me"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('port = "abc"\n', "invalid setting port in .*: expected an integer, got 'abc'"),
+        ("debug = 1\n", "invalid setting debug in .*: expected true or false"),
+        ("keep_alive_s = \"5m\"\n", "invalid setting keep_alive_s in .*: expected a number of seconds"),
+        ('origins = "app://x"\n', "invalid setting origins in .*: expected a list of strings"),
+        ("models = 3\n", "invalid setting models in .*: expected a path"),
+        ("port = 70000\n", r"invalid setting port: 70000 \(allowed: from 0 to 65535\)"),
+        ("num_parallel = 0\n", r"invalid setting num_parallel: 0 \(allowed: at least 1\)"),
+        ('traces_exporter = "zipkin"\n', r"invalid setting traces_exporter: 'zipkin' \(allowed: one of none"),
+        ("port = \n", "is not valid TOML"),
+        ("server = 3\n", r"\[server\] in .* must be a table"),
+    ],
+)
+def test_invalid_toml_settings_are_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    config = _write_toml(tmp_path / "c.toml", text)
+    with pytest.raises(ValueError, match=message) as caught:
+        load_settings({"HOME": str(tmp_path)}, config_path=config)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "none"),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, "otlp"),
+        ({"OTEL_TRACES_EXPORTER": "console,otlp"}, "console"),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, "none"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, "otlp"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, "otlp"),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, "none"),
+    ],
+)
+def test_tracing_follows_the_standard_otel_variables(tmp_path: Path, env: dict[str, str], expected: str) -> None:
+    assert load_settings({"HOME": str(tmp_path), **env}).traces_exporter == expected
+
+
+def _serve_args(**given: str | None) -> argparse.Namespace:
+    values: dict[str, str | None] = {"host": None, "models": None, "socket": None, "config": None}
+    values.update(given)
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize(
+    ("in_file", "in_env", "flag", "expected"),
+    [(None, None, None, DEFAULT_PORT), (2000, None, None, 2000), (2000, 3000, None, 3000),
+     (2000, 3000, 4000, 4000), (None, None, 4000, 4000)],
+)
+def test_serve_flags_beat_environment_beat_config_file_beat_defaults(
+    tmp_path: Path, in_file: int | None, in_env: int | None, flag: int | None, expected: int
+) -> None:
+    config = _write_toml(tmp_path / "c.toml", f"port = {in_file}\n" if in_file else "")
+    env = {"HOME": str(tmp_path)} | ({"OLLAMA_HOST": f"127.0.0.1:{in_env}"} if in_env else {})
+    args = _serve_args(config=str(config), host=f"127.0.0.1:{flag}" if flag else None)
+    assert settings_from_args(args, env).port == expected
+
+
+def test_serve_config_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="configuration file .*absent.toml not found"):
+        settings_from_args(_serve_args(config=str(tmp_path / "absent.toml")), {"HOME": str(tmp_path)})
+    env = {"HOME": str(tmp_path), "OLLAMA_ACTORS_CONFIG": str(tmp_path / "gone.toml")}
+    with pytest.raises(ValueError, match="configuration file .*gone.toml not found"):
+        settings_from_args(_serve_args(), env)
+
+
+def test_serve_config_flag_beats_the_config_variable(tmp_path: Path) -> None:
+    flag = _write_toml(tmp_path / "flag.toml", "max_queue = 5\n")
+    variable = _write_toml(tmp_path / "variable.toml", "max_queue = 6\n")
+    env = {"HOME": str(tmp_path), "OLLAMA_ACTORS_CONFIG": str(variable)}
+    assert settings_from_args(_serve_args(config=str(flag)), env).max_queue == 5
+    assert settings_from_args(_serve_args(), env).max_queue == 6
+
+
+def _serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "OTEL_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ollama_actors", "serve", *args],
+        env={**clean, "HOME": str(tmp_path), **(env or {})},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+
+
+def test_serve_with_an_invalid_config_file_stops_with_one_line(tmp_path: Path) -> None:
+    config = _write_toml(tmp_path / "bad.toml", "[server]\nmax_queue = -3\n")
+    done = _serve(tmp_path, "--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["Error: invalid setting max_queue: -3 (allowed: at least 1)"]
+
+
+def test_serve_with_an_invalid_environment_stops_with_one_line(tmp_path: Path) -> None:
+    done = _serve(tmp_path, env={"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Error: invalid setting traces_exporter: 'zipkin' (allowed: one of none, otlp, console)"
+    ]

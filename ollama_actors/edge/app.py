@@ -5,6 +5,7 @@ No module-level app: each daemon (and each test server) builds its own.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import replace
@@ -18,6 +19,7 @@ from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.errors import install_error_handlers
 from ollama_actors.edge.metrics import DaemonMetrics, install_metrics
 from ollama_actors.edge.security import install_security
+from ollama_actors.edge.tracing import install_tracing
 from ollama_actors.management.http.routes import management_blueprint
 from ollama_actors.modelfile.http.routes import modelfile_blueprint
 from ollama_actors.runner.http.introspection import introspection_blueprint
@@ -41,6 +43,8 @@ def create_app(deps: EdgeDeps) -> QuartTrio:
     install_security(app, deps.settings)  # first before_request hook: CORS, host, API key, body limit
     install_admission(app, deps.admission)  # 503 once the daemon is stopping
     _install_request_log(app)
+    if deps.tracing is not None:  # off by default: no hook at all
+        install_tracing(app, deps.tracing)
     install_metrics(app, deps.metrics, names=deps.names, timeout=deps.settings.request_timeout_s)
     _install_close_after_unread_body(app)
 
@@ -61,9 +65,14 @@ def create_app(deps: EdgeDeps) -> QuartTrio:
 
 
 def _install_request_log(app: QuartTrio) -> None:
+    """A request id per request (the client's ``X-Request-Id`` or a fresh one),
+    bound in the task's structlog context (every message the handler sends to an
+    actor carries it, ``kernel.trace``), echoed in the response, and one
+    summary log line per request."""
+
     @app.before_request
     async def _start() -> None:
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+        g.request_id = _request_id(request.headers.get("X-Request-Id"))
         g.started = time.monotonic()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
@@ -80,6 +89,17 @@ def _install_request_log(app: QuartTrio) -> None:
         response.headers["X-Request-Id"] = getattr(g, "request_id", "")
         structlog.contextvars.clear_contextvars()
         return response
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _request_id(given: str | None) -> str:
+    """The client's request id when it is a plain token (it goes into every log line
+    and message of the request), else a fresh one."""
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex[:16]
 
 
 def _install_close_after_unread_body(app: QuartTrio) -> None:

@@ -14,6 +14,7 @@ from ollama_actors.settings import Settings
 
 if TYPE_CHECKING:
     from ollama_actors.edge.metrics import DaemonMetrics
+    from ollama_actors.tracing import Tracing
 
 __all__ = ["EdgeDeps"]
 
@@ -27,6 +28,8 @@ class EdgeDeps:
     metrics: DaemonMetrics | None = field(default=None, compare=False)
     # Set draining on shutdown: new requests get 503 (edge.admission).
     admission: Admission = field(default_factory=Admission, compare=False)
+    # OpenTelemetry tracing (ollama_actors.tracing), None when off: no span is made.
+    tracing: Tracing | None = field(default=None, compare=False)
 
     def actor(self, name: str) -> pykka.ActorRef:
         """The current ActorRef registered as ``name`` (restarts give new refs)."""

@@ -88,6 +88,13 @@ from ollama_actors.kernel.timers import (
     TimerRef,
     send_after,
 )
+from ollama_actors.kernel.trace import (
+    TraceContext,
+    TraceHook,
+    capture_trace,
+    handling,
+    install_trace_hook,
+)
 
 __all__ = [
     "ActorCrashedError",
@@ -128,15 +135,20 @@ __all__ = [
     "SupervisorReport",
     "TerminateChild",
     "TimerRef",
+    "TraceContext",
+    "TraceHook",
     "TreeNode",
     "UnknownMessageError",
     "WORKER_SHUTDOWN_S",
     "WhichChildren",
     "call",
+    "capture_trace",
     "cast",
     "handle_call",
     "handle_cast",
     "handle_info",
+    "handling",
+    "install_trace_hook",
     "plan_restart",
     "send_after",
     "send_info",

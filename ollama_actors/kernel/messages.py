@@ -4,6 +4,11 @@ Every message sent to a ``GenServer`` travels in one of three envelopes, as in
 OTP's gen_server: ``Call`` (expects an answer through its reply-to), ``Cast``
 (fire and forget), ``Info`` (timers, child reports, process exits, replies from
 other actors). Pure data: no threads, no I/O.
+
+Each envelope also carries the sender's ``TraceContext`` (request id and, when
+tracing is on, the span context), captured when the envelope is built in the
+sender's thread; the ``GenServer`` binds it while it handles the message
+(``kernel.trace``). It is ``None`` when the sender had nothing bound.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import pykka
 
 from ollama_actors.kernel.reply import ReplyTo
 from ollama_actors.kernel.specs import ChildKind, ChildSpec, Restart
+from ollama_actors.kernel.trace import TraceContext, capture_trace
 
 __all__ = [
     "Call",
@@ -40,6 +46,7 @@ class Call:
 
     message: object
     reply: ReplyTo
+    trace: TraceContext | None = field(default_factory=capture_trace, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Cast:
     """A request with no answer."""
 
     message: object
+    trace: TraceContext | None = field(default_factory=capture_trace, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Info:
     """Anything that is not a call or a cast: timers, child exits, replies."""
 
     message: object
+    trace: TraceContext | None = field(default_factory=capture_trace, compare=False, repr=False)
 
 
 class ExitKind(Enum):

@@ -11,7 +11,9 @@ stops the actor silently, ``ask`` turns crashes into return values and
 - crash semantics: an exception escaping a handler runs ``terminate(CRASH)``, fails
   every reply the actor holds and every call still in its mailbox, then notifies
   its ``Link`` (its supervisor), which decides what happens next;
-- ``SystemExit``/``KeyboardInterrupt`` confined to the one actor (as a crash).
+- ``SystemExit``/``KeyboardInterrupt`` confined to the one actor (as a crash);
+- the sender's trace context (request id, span) bound while a message is handled
+  (``kernel.trace``), so an actor's log lines name the request they serve.
 
 Invariants: the link of an actor whose init() succeeded is notified exactly once,
 after ``terminate``; an actor never exits leaving a held reply unsettled.
@@ -39,6 +41,7 @@ from ollama_actors.kernel.errors import (
 )
 from ollama_actors.kernel.link import Link, SupervisorLink
 from ollama_actors.kernel.messages import Call, Cast, ExitKind, ExitReason, Info
+from ollama_actors.kernel.trace import handling
 
 __all__ = ["GenServer", "Holdable", "handle_call", "handle_cast", "handle_info"]
 
@@ -341,8 +344,14 @@ class GenServer(pykka.ThreadingActor):
     def __gs_dispatch(self, message: object) -> None:
         route = _ENVELOPES.get(type(message))
         if route is None:
-            self.__gs_dispatch_info(Info(message))  # a bare message is info, as in OTP
-        else:
+            self.__gs_dispatch_info(Info(message, None))  # a bare message is info, as in OTP
+            return
+        trace = message.trace  # type: ignore[attr-defined]  # every envelope has one
+        if trace is None:  # the hot path: nothing bound by the sender
+            route(self, message)
+            return
+        # The sender's request id (and span) are bound while this message is handled.
+        with handling(trace, self.name, message.message):  # type: ignore[attr-defined]
             route(self, message)
 
     def __gs_handler(self, kind: _Kind, message: object) -> Callable[..., None] | None:

@@ -3,12 +3,14 @@ counters that move with traffic (requests, tokens), loaded models, runner restar
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ollama_actors.adapters.event_bus import publisher
 from ollama_actors.edge.metrics import DaemonMetrics
 from ollama_actors.kernel import Restart, SupervisorReport
 from tests.fixtures.daemon import RunningDaemon
@@ -92,4 +94,71 @@ def test_in_flight_returns_to_the_scrape_alone_after_streams(http: httpx.Client)
     deadline = time.monotonic() + 5
     while _value(_samples(http), "ollama_actors_http_requests_in_flight") != 1:  # the scrape itself
         assert time.monotonic() < deadline, "a finished stream is still counted in flight"
+        time.sleep(0.05)
+
+
+def _ttft_count(samples: dict) -> float:  # type: ignore[type-arg]
+    return _value(samples, "ollama_actors_time_to_first_token_seconds_count", model=TINY)
+
+
+def _generated(samples: dict) -> float:  # type: ignore[type-arg]
+    return _value(samples, "ollama_actors_generated_tokens_total", model=TINY)
+
+
+V1_CHAT = {"model": TINY, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0,
+           "seed": 1}
+
+
+def test_time_to_first_token_moves_with_streamed_and_answered_generations(http: httpx.Client) -> None:
+    before = _samples(http)
+    with http.stream("POST", "/api/chat", json={"model": TINY, "messages": [{"role": "user", "content": "hi"}],
+                     "options": {"num_predict": 3, "temperature": 0, "seed": 1, "num_ctx": 512}}) as response:
+        assert response.status_code == 200
+        assert [line for line in response.iter_lines() if line]
+    assert http.post("/v1/chat/completions", json=V1_CHAT).status_code == 200
+    after = _samples(http)
+    assert _ttft_count(after) - _ttft_count(before) == 2
+    assert _value(after, "ollama_actors_time_to_first_token_seconds_sum", model=TINY) > 0
+
+
+def test_v1_generations_count_their_tokens(http: httpx.Client) -> None:
+    before = _samples(http)
+    answered = http.post("/v1/chat/completions", json=V1_CHAT)
+    assert answered.status_code == 200
+    middle = _samples(http)
+    assert _generated(middle) - _generated(before) == answered.json()["usage"]["completion_tokens"] > 0
+    with http.stream("POST", "/v1/completions", json={"model": TINY, "prompt": "hi", "max_tokens": 3,
+                     "temperature": 0, "seed": 1, "stream": True,
+                     "stream_options": {"include_usage": True}}) as response:
+        events = [line for line in response.iter_lines() if line.startswith("data: {")]
+    usage = [json.loads(event[6:]).get("usage") for event in events]
+    completion_tokens = [u["completion_tokens"] for u in usage if u and u["completion_tokens"]][-1]
+    after = _samples(http)
+    assert _generated(after) - _generated(middle) == completion_tokens
+    assert _ttft_count(after) - _ttft_count(before) == 2
+
+
+def test_queue_depth_memory_and_transfer_series_are_exported(http: httpx.Client) -> None:
+    response = http.post("/api/generate", json={"model": TINY, "prompt": "hi", "stream": False,
+                         "options": {"num_predict": 1, "num_ctx": 512}})
+    assert response.status_code == 200
+    families = {family.name: family for family in text_string_to_metric_families(http.get("/metrics").text)}
+    assert families["ollama_actors_queue_depth"].type == "gauge"
+    samples = _samples(http)
+    assert (("ollama_actors_queue_depth", (("model", TINY),))) in samples  # a loaded model: 0 queued
+    assert ("ollama_actors_loaded_model_vram_bytes", (("model", TINY),)) in samples
+    assert ("ollama_actors_running_requests", (("model", TINY),)) in samples
+    for direction in ("pull", "push"):
+        assert ("ollama_actors_transfer_bytes_total", (("direction", direction),)) in samples
+
+
+def test_the_daemon_counts_transfer_bytes_published_on_its_event_bus(
+    daemon: RunningDaemon, http: httpx.Client
+) -> None:
+    """The contract with pull/push jobs: ``transfer.bytes`` events on the bus."""
+    before = _value(_samples(http), "ollama_actors_transfer_bytes_total", direction="push")
+    publisher(daemon.names)("transfer.bytes", {"direction": "push", "bytes": 4096})
+    deadline = time.monotonic() + 10
+    while _value(_samples(http), "ollama_actors_transfer_bytes_total", direction="push") - before != 4096:
+        assert time.monotonic() < deadline, "transfer.bytes was not counted"
         time.sleep(0.05)

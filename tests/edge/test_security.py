@@ -66,7 +66,7 @@ def test_serve_exits_2_with_one_line_for_a_bad_origin(tmp_path: Path, capsys: py
 
     monkeypatch.setenv("OLLAMA_ORIGINS", "example.com")
     monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
-    code = serve(argparse.Namespace(host=None, models=None, socket=None, config=str(tmp_path / "none.toml")))
+    code = serve(argparse.Namespace(host=None, models=None, socket=None, config=None))
     err = capsys.readouterr().err
     assert code == 2
     assert err == f"Error: {BAD_ORIGIN}\n"

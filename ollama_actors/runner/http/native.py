@@ -18,6 +18,7 @@ from ollama_actors.domain.errors import InvalidRequestError, ModelNotFoundError
 from ollama_actors.domain.models import ResolvedModel
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import read_json
+from ollama_actors.edge.metrics import FirstToken
 from ollama_actors.runner.domain.runner_options import l2_normalise
 from ollama_actors.runner.http.jobs import RunnerJobs, check_chat, check_generate, check_images
 from ollama_actors.runner.http.schemas import (
@@ -74,11 +75,14 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
             want_context=not p.raw, started_ns=started,
         )
         jobs.submit(job)
+        first_token = FirstToken(deps.metrics, p.model, started)
 
         def chunk(piece: TextChunk) -> dict[str, Any]:
+            first_token.chunk(piece)
             return {**base, "created_at": created_at(), **_generated(piece), "done": False}
 
         def final(done: Completed, whole: TextChunk) -> dict[str, Any]:
+            first_token.answered()
             out = {**base, "created_at": created_at(), **_generated(whole), "done": True,
                    "done_reason": done.done_reason}
             if done.context is not None:
@@ -108,11 +112,14 @@ def runner_blueprint(deps: EdgeDeps) -> Blueprint:
             model, prompt, options=p.options, keep_alive_s=p.keep_alive_s, fmt=p.format, started_ns=started
         )
         jobs.submit(job)
+        first_token = FirstToken(deps.metrics, p.model, started)
 
         def chunk(piece: TextChunk) -> dict[str, Any]:
+            first_token.chunk(piece)
             return {**base, "created_at": created_at(), "message": message_json(piece), "done": False}
 
         def final(done: Completed, whole: TextChunk) -> dict[str, Any]:
+            first_token.answered()
             if deps.metrics is not None:
                 deps.metrics.generation_done(p.model, done)
             return {**base, "created_at": created_at(), "message": message_json(whole),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from ollama_actors.domain.errors import (
 from ollama_actors.domain.names import parse_name
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import read_json
+from ollama_actors.edge.metrics import DaemonMetrics, FirstToken
 from ollama_actors.management.messages import ListModels, ModelSummary, ShowInfo, ShowModel
 from ollama_actors.runner.domain.runner_options import l2_normalise
 from ollama_actors.runner.http.jobs import RunnerJobs, check_chat, check_generate
@@ -53,7 +55,7 @@ from ollama_actors.runner.http.openai_stream import (
     sse_event,
     sse_response,
 )
-from ollama_actors.runner.messages import GenerateJob, LoadJob, PromptSpec
+from ollama_actors.runner.messages import Completed, GenerateJob, LoadJob, PromptSpec, TextChunk
 
 __all__ = ["openai_blueprint"]
 
@@ -66,11 +68,15 @@ def openai_blueprint(deps: EdgeDeps) -> Blueprint:
 
     async def generate(job: GenerateJob, *, streaming: bool, events: ChatEvents | CompletionEvents) -> Response:
         jobs.submit(job)
+        first_token = FirstToken(deps.metrics, events.model, job.started_ns)
         first = await open_generation(job.stream)
         if streaming:
-            return sse_response(job.stream, first, events)
+            return sse_response(job.stream, first, _Metered(events, first_token, deps.metrics))
         result = await collect(job.stream, first)
         done = result.done
+        first_token.answered()
+        if deps.metrics is not None:
+            deps.metrics.generation_done(events.model, done)
         common = {"id_": events.id, "created": events.created, "model": events.model}
         if isinstance(events, ChatEvents):
             body = chat_completion(**common, content=result.content, thinking=result.thinking,
@@ -140,6 +146,25 @@ def openai_blueprint(deps: EdgeDeps) -> Blueprint:
         return _json(model_object(name, int(info.modified_at.timestamp()), _namespace(name)))
 
     return bp
+
+
+class _Metered:
+    """An ``EventRenderer`` that also feeds the metrics: time to first token at the
+    first chunk with content, tokens when the stream's final events are rendered."""
+
+    def __init__(self, events: ChatEvents | CompletionEvents, first_token: FirstToken,
+                 metrics: DaemonMetrics | None) -> None:
+        self._events, self._first_token, self._metrics = events, first_token, metrics
+
+    def chunk(self, chunk: TextChunk) -> Sequence[dict[str, Any]]:
+        self._first_token.chunk(chunk)
+        return self._events.chunk(chunk)
+
+    def final(self, done: Completed) -> Sequence[dict[str, Any]]:
+        self._first_token.answered()
+        if self._metrics is not None:
+            self._metrics.generation_done(self._events.model, done)
+        return self._events.final(done)
 
 
 def _namespace(name: str) -> str:
