@@ -3,7 +3,8 @@
 The producer (a runner, on its own thread) ``push``es items without ever
 blocking: the answer says whether the item was taken, whether the buffer is full
 (pause this sequence, ``on_drain`` will tell you when to go on), or whether the
-consumer is gone (the client left: drop the sequence and free its slot). The
+consumer is gone (the client left: drop the sequence and free its slot;
+``on_close`` says so at once, even when nothing is being pushed). The
 consumer (an HTTP handler on trio) iterates with ``async for``; leaving the loop
 for any reason (cancellation by a client disconnect included) closes the stream.
 
@@ -46,7 +47,13 @@ class StreamEnd:
 class TokenStream(Generic[T]):
     """Thread-safe bounded stream; one producer thread, one trio consumer."""
 
-    def __init__(self, capacity: int = 256, *, on_drain: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int = 256,
+        *,
+        on_drain: Callable[[], None] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -57,6 +64,7 @@ class TokenStream(Generic[T]):
         self._wakeup = trio.Event()
         self._wake_pending = False
         self.on_drain = on_drain
+        self.on_close = on_close
 
     # ---- producer side (any thread) ----
     @property
@@ -111,10 +119,15 @@ class TokenStream(Generic[T]):
 
     # ---- consumer side (trio) ----
     def close(self) -> None:
-        """The consumer leaves; the producer's next push answers CLOSED."""
+        """The consumer leaves; the producer's next push answers CLOSED, and
+        ``on_close`` tells it now if the stream had not finished (so a producer can
+        free what the stream held, a sequence slot, without waiting for a push)."""
         with self._lock:
+            abandoned = not self._consumer_gone and self._end is None
             self._consumer_gone = True
             self._items.clear()
+        if abandoned and self.on_close is not None:
+            self.on_close()
 
     async def receive_batch(self) -> list[T] | StreamEnd:
         """Wait for items; returns the buffered items, or the end marker once drained."""

@@ -1,9 +1,13 @@
-"""What the runner context needs from an inference backend: the ``Runtime`` port.
+"""What the runner context needs from an inference backend.
 
-The Runner actor drives a ``Generation`` one decode step at a time so that its
-mailbox is never blocked for longer than one step. Implementations:
-``LlamaCppRuntime`` (llama-cpp-python, the real one) and, in scheduler unit tests
-only, ``FakeRuntime``.
+Two levels. An ``Engine`` (``EngineRuntime.load``) is a model in this process that
+decodes all its sequences together, one ``step`` at a time, driven by one
+thread: ``LlamaCppEngine`` is the real one. A ``ModelHost`` (``Runtime.load``) is
+what the Runner actor holds: an engine driven elsewhere, which takes commands
+without blocking and hands each step's events back from its own thread:
+``RunnerProcessRuntime`` (the engine in a runner process, the daemon's default)
+and ``InProcessRuntime`` (a thread; for tests and tools). Scheduler unit tests
+use a ``FakeRuntime``.
 """
 
 from __future__ import annotations
@@ -12,17 +16,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ollama_actors.domain.errors import OllamaError
+
 __all__ = [
     "CompletionRequest",
     "EmbedResult",
-    "Generation",
+    "Engine",
+    "EngineRuntime",
+    "EventsListener",
+    "FaultListener",
     "GenerationStats",
     "LoadSpec",
-    "LoadedModel",
+    "ModelHost",
     "ProcessHostedModel",
     "Runtime",
     "SamplingOptions",
-    "Step",
+    "SeqEvent",
     "SystemMemory",
 ]
 
@@ -40,6 +49,7 @@ class LoadSpec:
     use_mmap: bool = True
     embedding: bool = False
     adapters: tuple[str, ...] = ()
+    num_parallel: int = 1  # sequences decoded together; num_ctx is shared by them
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,17 @@ class CompletionRequest:
 
 
 @dataclass(frozen=True)
-class Step:
-    """What one decode step produced. ``text`` may be empty (a partial UTF-8 sequence,
-    or a token held back because it may start a stop sequence)."""
+class SeqEvent:
+    """What one decode step produced for one sequence. ``text`` may be empty on the
+    last event. A done event carries the sequence's ``stats``, or the ``error`` the
+    engine refused it with."""
 
-    text: str
+    seq: int
+    text: str = ""
     done: bool = False
     done_reason: str | None = None  # "stop" | "length" when done
+    stats: GenerationStats | None = None
+    error: OllamaError | None = None
 
 
 @dataclass(frozen=True)
@@ -92,30 +106,47 @@ class EmbedResult:
     prompt_eval_count: int
 
 
-class Generation(Protocol):
-    def step(self) -> Step:
-        """Run at most one decode step (the first call also evaluates the prompt)."""
-        ...
+class Engine(Protocol):
+    """A loaded model that decodes many sequences together, driven by one thread.
 
-    def cancel(self) -> None:
-        """Abandon the generation and free what it holds; idempotent."""
-        ...
+    ``submit`` puts a sequence in; every ``step`` runs one decode over all active,
+    unpaused sequences (a new one joins at the next step) and returns what each
+    produced. Nothing here is thread-safe: the runner process's loop (or an
+    in-process host's thread) is the only caller.
+    """
 
-    def stats(self) -> GenerationStats: ...
-
-
-class LoadedModel(Protocol):
     @property
     def context_length(self) -> int:
-        """The context actually allocated (n_ctx)."""
+        """The context allocated for all sequences together (n_ctx)."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """True while some sequence can advance (``step`` has work)."""
         ...
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]: ...
 
     def detokenize(self, tokens: Sequence[int]) -> str: ...
 
-    def start(self, request: CompletionRequest) -> Generation:
-        """Begin a generation; only one may be live at a time per loaded model."""
+    def submit(self, seq: int, request: CompletionRequest) -> None:
+        """Admit sequence ``seq``; raises ``OllamaError`` for a request it cannot serve
+        (prompt over the context, bad grammar, no free slot)."""
+        ...
+
+    def cancel(self, seq: int) -> None:
+        """Drop ``seq`` and free its KV cells now; unknown ids are ignored."""
+        ...
+
+    def pause(self, seq: int) -> None:
+        """Leave ``seq`` out of the next steps (its client is slow); unknown ids ignored."""
+        ...
+
+    def resume(self, seq: int) -> None: ...
+
+    def step(self) -> list[SeqEvent]:
+        """One decode step over every active sequence; raises ``RunnerError`` when
+        llama.cpp fails (the whole model is then suspect)."""
         ...
 
     def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult: ...
@@ -123,8 +154,55 @@ class LoadedModel(Protocol):
     def close(self) -> None: ...
 
 
+class EngineRuntime(Protocol):
+    def load(self, spec: LoadSpec) -> Engine:
+        """Load a model in this process; raises ``RunnerError`` when it cannot."""
+        ...
+
+
+EventsListener = Callable[[Sequence[SeqEvent]], None]
+FaultListener = Callable[[str], None]
+
+
+class ModelHost(Protocol):
+    """What the Runner actor holds: an ``Engine`` driven elsewhere (a runner process,
+    or a thread of its own), spoken to without blocking on decoding.
+
+    ``submit``/``cancel``/``pause``/``resume`` return at once; each decode step's
+    events arrive, in one call per step, on the listener from the host's thread.
+    A request the engine refuses comes back as a done event with ``error``.
+    """
+
+    @property
+    def context_length(self) -> int: ...
+
+    def listen(self, on_events: EventsListener, on_fault: FaultListener) -> None:
+        """Set where events go, and whom to tell when the engine failed unexpectedly
+        (a bug or a llama.cpp error: the host is then unusable)."""
+        ...
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def submit(self, seq: int, request: CompletionRequest, request_id: str = "") -> None:
+        """Start decoding ``request`` as sequence ``seq`` (``request_id`` goes into the
+        host's logs about it)."""
+        ...
+
+    def cancel(self, seq: int) -> None: ...
+
+    def pause(self, seq: int) -> None: ...
+
+    def resume(self, seq: int) -> None: ...
+
+    def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult: ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
-class ProcessHostedModel(LoadedModel, Protocol):
+class ProcessHostedModel(ModelHost, Protocol):
     """A model that lives in its own OS process (``RunnerProcessRuntime``): the
     Runner shows its pid and turns the process's exit into a message to itself."""
 
@@ -139,7 +217,7 @@ class ProcessHostedModel(LoadedModel, Protocol):
 
 
 class Runtime(Protocol):
-    def load(self, spec: LoadSpec) -> LoadedModel:
+    def load(self, spec: LoadSpec) -> ModelHost:
         """Load a model; raises ``RunnerError`` with a clear message when it cannot."""
         ...
 

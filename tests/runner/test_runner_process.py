@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,11 @@ from ollama_actors.runner.adapters.runner_protocol import (
 )
 from ollama_actors.runner.ports import (
     CompletionRequest,
-    LoadedModel,
     LoadSpec,
+    ModelHost,
     ProcessHostedModel,
     SamplingOptions,
+    SeqEvent,
 )
 from tests.fixtures.faulty_runtime import (
     ABORT_LINE,
@@ -66,14 +68,67 @@ def model(spec: LoadSpec) -> Iterator[RunnerProcessModel]:
         loaded.close()
 
 
-def _generate(model: LoadedModel, request: CompletionRequest = REQUEST) -> tuple[str, str | None, int]:
-    generation = model.start(request)
-    pieces = []
-    while True:
-        step = generation.step()
-        pieces.append(step.text)
-        if step.done:
-            return "".join(pieces), step.done_reason, generation.stats().eval_count
+class Listener:
+    """Collects a host's events and faults; waits are bounded."""
+
+    def __init__(self, host: ModelHost) -> None:
+        self.events: list[SeqEvent] = []
+        self.faults: list[str] = []
+        self.calls = 0  # listener calls: one per decode step that produced events
+        self._changed = threading.Condition()
+        host.listen(self._on_events, self._on_fault)
+
+    def _on_events(self, events: object) -> None:
+        with self._changed:
+            self.events.extend(events)  # type: ignore[arg-type]
+            self.calls += 1
+            self._changed.notify_all()
+
+    def _on_fault(self, description: str) -> None:
+        with self._changed:
+            self.faults.append(description)
+            self._changed.notify_all()
+
+    def wait(self, condition: object, timeout: float = WAIT_S) -> None:
+        with self._changed:
+            assert self._changed.wait_for(condition, timeout), (self.events[-3:], self.faults)  # type: ignore[arg-type]
+
+    def done(self, seq: int) -> SeqEvent | None:
+        return next((e for e in self.events if e.seq == seq and e.done), None)
+
+    def text(self, seq: int) -> str:
+        return "".join(e.text for e in self.events if e.seq == seq)
+
+
+def _generate(host: ModelHost, listener: Listener, seq: int, request: CompletionRequest = REQUEST) -> tuple[str, str | None, int]:
+    host.submit(seq, request, f"req-{seq}")
+    listener.wait(lambda: listener.done(seq) is not None)
+    done = listener.done(seq)
+    assert done is not None and done.stats is not None
+    return listener.text(seq), done.done_reason, done.stats.eval_count
+
+
+def _generate_in_process(spec: LoadSpec, request: CompletionRequest = REQUEST) -> tuple[str, str | None, int]:
+    engine = LlamaCppRuntime().load(spec)
+    try:
+        engine.submit(1, request)
+        text, last = "", None
+        while engine.busy:
+            for event in engine.step():
+                text += event.text
+                last = event if event.done else last
+        assert last is not None and last.stats is not None
+        return text, last.done_reason, last.stats.eval_count
+    finally:
+        engine.close()
+
+
+def _wait_for_file(path: Path) -> None:
+    """Until the child shows it is inside its wedged step (bounded)."""
+    deadline = time.monotonic() + WAIT_S
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:
@@ -91,9 +146,10 @@ def _watch(model: RunnerProcessModel) -> tuple[threading.Event, list[tuple[int, 
 
 
 def test_generation_in_the_process_matches_the_in_process_runtime(model: RunnerProcessModel, spec: LoadSpec) -> None:
+    listener = Listener(model)
+    assert _generate(model, listener, 1) == _generate_in_process(spec)
     local = LlamaCppRuntime().load(spec)
     try:
-        assert _generate(model) == _generate(local)
         assert model.tokenize("hello world") == local.tokenize("hello world")
         assert model.detokenize(model.tokenize("hello world")) == "hello world"
         assert model.context_length == local.context_length == 512
@@ -102,15 +158,43 @@ def test_generation_in_the_process_matches_the_in_process_runtime(model: RunnerP
         local.close()
 
 
+def test_sequences_decoded_together_arrive_in_one_listener_call_per_step(spec: LoadSpec) -> None:
+    host = RunnerProcessRuntime().load(replace(spec, num_ctx=1024, num_parallel=4))
+    try:
+        listener = Listener(host)
+        for seq in range(4):
+            host.submit(seq, REQUEST)
+        listener.wait(lambda: all(listener.done(seq) is not None for seq in range(4)))
+        # one call per step, not one per sequence per step (a late submit joins a step later)
+        assert listener.calls <= REQUEST.sampling.num_predict + 4 < 4 * REQUEST.sampling.num_predict
+        solo = _generate_in_process(spec)
+        assert all(listener.text(seq) == solo[0] for seq in range(4))
+    finally:
+        host.close()
+
+
 def test_the_model_runs_in_another_process_and_says_so(model: RunnerProcessModel) -> None:
     assert isinstance(model, ProcessHostedModel)
     assert model.pid != os.getpid() and _alive(model.pid)
 
 
-def test_expected_errors_cross_with_their_class_and_message(model: RunnerProcessModel) -> None:
-    with pytest.raises(BadRequestError, match="exceeds the context length"):
-        model.start(CompletionRequest(prompt="hello " * 1000))
-    assert _generate(model)[1] in {"stop", "length"}  # the process carries on
+def test_a_refused_request_comes_back_as_its_sequences_error(model: RunnerProcessModel) -> None:
+    listener = Listener(model)
+    model.submit(1, CompletionRequest(prompt="hello " * 1000))
+    listener.wait(lambda: listener.done(1) is not None)
+    refused = listener.done(1)
+    assert refused is not None and isinstance(refused.error, BadRequestError)
+    assert "exceeds the context length" in str(refused.error)
+    assert _generate(model, listener, 2)[1] in {"stop", "length"}  # the process carries on
+
+
+def test_a_cancelled_sequence_sends_nothing_more(model: RunnerProcessModel) -> None:
+    listener = Listener(model)
+    model.submit(1, CompletionRequest(prompt="hello", sampling=SamplingOptions(num_predict=-1, temperature=0)))
+    listener.wait(lambda: any(e.seq == 1 for e in listener.events))
+    model.cancel(1)
+    assert _generate(model, listener, 2)[1] in {"stop", "length"}  # after the cancel, in order
+    assert listener.done(1) is None
 
 
 def test_error_classes_outside_the_hierarchy_become_runner_errors() -> None:
@@ -143,28 +227,42 @@ def test_sigkill_is_reported_to_the_monitor_and_fails_the_next_call(model: Runne
     assert str(stopped.value) == f"{RUNNER_STOPPED}: llama runner process has terminated: signal: killed"
 
 
-def test_a_call_blocked_in_the_process_raises_as_soon_as_the_process_dies(spec: LoadSpec) -> None:
-    model = RunnerProcessRuntime(factory=HangingRuntime).load(spec)
+def test_a_call_blocked_in_the_process_raises_as_soon_as_the_process_dies(spec: LoadSpec, tmp_path: Path) -> None:
+    hung = tmp_path / "hung"
+    model = RunnerProcessRuntime(factory=functools.partial(HangingRuntime, str(hung))).load(spec)
     try:
-        generation = model.start(CompletionRequest(prompt=HANG_MARKER))
+        model.submit(1, CompletionRequest(prompt=HANG_MARKER))  # the next step never returns
+        _wait_for_file(hung)
         timer = threading.Timer(0.2, os.kill, (model.pid, signal.SIGKILL))
         timer.start()
         started = time.monotonic()
         with pytest.raises(RunnerError, match="signal: killed"):
-            generation.step()
+            model.tokenize("answered between steps, never")
         assert time.monotonic() - started < WAIT_S
         timer.join()
     finally:
         model.close()
 
 
-def test_a_call_past_its_deadline_kills_the_process(spec: LoadSpec) -> None:
-    model = RunnerProcessRuntime(factory=HangingRuntime, call_timeout_s=0.3).load(spec)
+def test_a_runner_silent_past_the_step_deadline_is_killed(spec: LoadSpec) -> None:
+    model = RunnerProcessRuntime(factory=HangingRuntime, call_timeout_s=1.5).load(spec)
     try:
         exited, _ = _watch(model)
-        generation = model.start(CompletionRequest(prompt=HANG_MARKER))
-        with pytest.raises(RunnerError, match="did not answer StepGeneration within 0.3s"):
-            generation.step()
+        model.submit(1, CompletionRequest(prompt=HANG_MARKER))
+        assert exited.wait(WAIT_S) and not _alive(model.pid)
+    finally:
+        model.close()
+
+
+def test_a_call_past_its_deadline_kills_the_process(spec: LoadSpec, tmp_path: Path) -> None:
+    hung = tmp_path / "hung"
+    model = RunnerProcessRuntime(factory=functools.partial(HangingRuntime, str(hung)), call_timeout_s=0.3).load(spec)
+    try:
+        exited, _ = _watch(model)
+        model.submit(1, CompletionRequest(prompt=HANG_MARKER))
+        _wait_for_file(hung)
+        with pytest.raises(RunnerError, match="did not answer Tokenize within 0.3s"):
+            model.tokenize("hello")
         assert exited.wait(WAIT_S) and not _alive(model.pid)
     finally:
         model.close()
@@ -172,11 +270,12 @@ def test_a_call_past_its_deadline_kills_the_process(spec: LoadSpec) -> None:
 
 def test_close_ends_and_reaps_the_process_without_reporting_an_exit(model: RunnerProcessModel) -> None:
     exited, _ = _watch(model)
-    generation = model.start(REQUEST)
-    generation.step()
+    listener = Listener(model)
+    model.submit(1, CompletionRequest(prompt="hello", sampling=SamplingOptions(num_predict=-1)))
+    listener.wait(lambda: bool(listener.events))
     model.close()
     assert not _alive(model.pid)  # reaped: not even a zombie
-    generation.cancel()  # harmless once the process is gone
+    model.cancel(1)  # harmless once the process is gone
     model.close()  # idempotent
     assert not exited.wait(0.2)
 

@@ -32,7 +32,8 @@ from ollama_actors.kernel.messages import call, cast
 from ollama_actors.runner.ports import (
     CompletionRequest,
     EmbedResult,
-    Generation,
+    EventsListener,
+    FaultListener,
     LoadSpec,
 )
 
@@ -52,8 +53,20 @@ class FakeModel:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return "".join(chr(t) for t in tokens)
 
-    def start(self, request: CompletionRequest) -> Generation:
+    def listen(self, on_events: EventsListener, on_fault: FaultListener) -> None:
+        pass  # the scheduler tests only load
+
+    def submit(self, seq: int, request: CompletionRequest, request_id: str = "") -> None:
         raise NotImplementedError("the scheduler tests only load")
+
+    def cancel(self, seq: int) -> None:
+        pass
+
+    def pause(self, seq: int) -> None:
+        pass
+
+    def resume(self, seq: int) -> None:
+        pass
 
     def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult:
         return EmbedResult(tuple((0.0,) for _ in inputs), len(inputs))

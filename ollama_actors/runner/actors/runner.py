@@ -1,27 +1,31 @@
-"""Runner: owns one loaded model and decodes one step per message.
+"""Runner: owns one loaded model (a ``ModelHost``) and the jobs decoding on it.
 
-Invariant: the mailbox is never blocked for longer than one decode step (or one
-embedding batch, or the initial load). Generation advances by re-sending
-itself a ``_Step`` info message, so calls, casts and other sequences' work
-interleave with decoding. A job's stream is held by the kernel: if this actor
-crashes, the client gets one clear error line and the supervisor restarts us.
+The model is decoded elsewhere (the runner process's loop, which batches every
+active sequence into one decode step); this actor renders prompts, submits
+sequences, and turns each step's events (one ``_Events`` message per step,
+whatever the number of sequences) into chunks on the clients' token streams.
+Its mailbox is therefore never blocked by decoding: only by a tokenize or
+embed call, or the initial load. A job's stream is held by the kernel: if this
+actor crashes, the client gets one clear error line and the supervisor
+restarts us.
 
 Loading happens in the first message after ``init`` (so starting the actor is
 quick for the supervisor); a model that cannot load is reported to the
 scheduler and the runner stops normally — as a transient child it is then not
 restarted, so a broken model fails fast instead of looping.
 
-When the runtime keeps the model in a runner process (``ProcessHostedModel``),
+When the host keeps the model in a runner process (``ProcessHostedModel``),
 that process's unexpected exit reaches us as ``RunnerProcessExited`` from its
-watcher thread, and we crash: let it crash, the supervisor restarts us with a
-fresh process. ``RunnerInfo`` answers our state and the process's pid.
+watcher thread, and an engine fault as ``_EngineFailed``; we crash on either:
+let it crash, the supervisor restarts us with a fresh process. ``RunnerInfo``
+answers our state and the process's pid.
 
 Slots: the scheduler admits up to ``parallel`` jobs at once and loads the model
-with ``num_ctx × parallel`` tokens of context, as Ollama splits it; each request
-sees ``num_ctx`` (prompts are truncated to it). llama-cpp-python's ``Llama`` runs
-one sequence per context, so admitted jobs take the context one after the other
-(FIFO) and a job waiting here whose client left is dropped, and reported done,
-within one decode step. True batching of slots is issue 8.
+with ``num_ctx × parallel`` tokens of context and ``parallel`` sequences, as
+Ollama splits it; each request sees ``num_ctx`` (prompts are truncated to it).
+A slow client's sequence is paused in the engine while its stream is full; a
+client that leaves (``on_close`` of its stream) has its sequence cancelled at
+once, which frees its KV cells at the engine's next step.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import structlog
@@ -57,11 +62,12 @@ from ollama_actors.runner.messages import (
 from ollama_actors.kernel.names import Names
 from ollama_actors.runner.ports import (
     CompletionRequest,
-    Generation,
-    LoadedModel,
+    GenerationStats,
     LoadSpec,
+    ModelHost,
     ProcessHostedModel,
     Runtime,
+    SeqEvent,
 )
 
 __all__ = ["Runner", "RUNNER_CRASHED"]
@@ -78,8 +84,13 @@ class _Load:
 
 
 @dataclass(frozen=True)
-class _Step:
-    seq: int
+class _Events:
+    events: Sequence[SeqEvent]
+
+
+@dataclass(frozen=True)
+class _EngineFailed:
+    description: str
 
 
 @dataclass(frozen=True)
@@ -87,11 +98,17 @@ class _Resume:
     seq: int
 
 
+@dataclass(frozen=True)
+class _Gone:
+    """A client left: the stream it read."""
+
+    stream: object
+
+
 @dataclass
 class _Slot:
     seq: int
     job: GenerateJob
-    generation: Generation | None = None
     prompt_text: str = ""
     pieces: list[str] = field(default_factory=list)  # raw output, for ``context``
     output: OutputParser = OutputParser()  # raw output → content / thinking / tool calls
@@ -100,7 +117,7 @@ class _Slot:
 
 
 class Runner(GenServer):
-    """One loaded model; ``parallel`` admitted jobs, one sequence on the context at a time."""
+    """One loaded model; up to ``parallel`` sequences decoding together."""
 
     def __init__(
         self, key: str, spec: LoadSpec, runtime: Runtime, names: Names, *, parallel: int = 1
@@ -108,12 +125,13 @@ class Runner(GenServer):
         super().__init__()
         self._key = key
         self._parallel = max(1, parallel)
-        self._spec = replace(spec, num_ctx=spec.num_ctx * self._parallel)  # Ollama's split
+        # Ollama's split: the context for all slots, the slots as sequences.
+        self._spec = replace(spec, num_ctx=spec.num_ctx * self._parallel, num_parallel=self._parallel)
         self._runtime = runtime
         self._names = names
-        self._model: LoadedModel | None = None
-        self._slot: _Slot | None = None
-        self._waiting: deque[GenerateJob | EmbedJob] = deque()  # admitted, not yet on the context
+        self._model: ModelHost | None = None
+        self._slots: dict[int, _Slot] = {}
+        self._waiting: deque[GenerateJob | EmbedJob] = deque()  # admitted, no slot yet
         self._seq = 0
 
     # ---- lifecycle ----
@@ -122,8 +140,7 @@ class Runner(GenServer):
 
     def terminate(self, reason: ExitReason) -> None:
         self._waiting.clear()  # their replies are held: the kernel fails them on a crash
-        if self._slot is not None and self._slot.generation is not None:
-            self._slot.generation.cancel()
+        self._slots.clear()
         if self._model is not None:
             self._model.close()
             self._model = None
@@ -143,9 +160,11 @@ class Runner(GenServer):
             self.stop_normal()
             return
         log.info("runner_loaded", key=self._key, seconds=round(time.monotonic() - started, 3),
-                 num_ctx=self._model.context_length, pid=self._pid())
+                 num_ctx=self._model.context_length, parallel=self._parallel, pid=self._pid())
+        ref = self.actor_ref  # the host's threads report back as messages
+        self._model.listen(lambda events: send_info(ref, _Events(events)),
+                           lambda description: send_info(ref, _EngineFailed(description)))
         if isinstance(self._model, ProcessHostedModel):
-            ref = self.actor_ref  # the watcher thread's exit report comes back as a message
             self._model.monitor(lambda pid, code: send_info(ref, RunnerProcessExited(pid, code)))
         self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._slot_ctx()))
 
@@ -155,9 +174,13 @@ class Runner(GenServer):
         if msg.pid == self._pid():
             raise RunnerError(f"runner process {msg.pid} exited unexpectedly ({_exit_status(msg.returncode)})")
 
+    @handle_info(_EngineFailed)
+    def _on_engine_failed(self, msg: _EngineFailed) -> None:
+        raise RunnerError(f"the engine failed: {msg.description}")
+
     @handle_call(RunnerInfo)
     def _on_info(self, msg: RunnerInfo, reply: ReplyTo) -> None:
-        state = "loading" if self._model is None else "busy" if self._slot is not None else "ready"
+        state = "loading" if self._model is None else "busy" if self._slots else "ready"
         context_length = self._slot_ctx() if self._model is not None else 0
         reply.set(RunnerStatus(self._key, state, self._pid(), context_length))
 
@@ -171,13 +194,15 @@ class Runner(GenServer):
             job.reply.set(Loaded(time.monotonic_ns() - job.started_ns))
             return
         self.hold(_reply_of(job))
+        if isinstance(job, GenerateJob):
+            stream, ref = job.stream, self.actor_ref
+            stream.on_close = lambda: send_info(ref, _Gone(stream))
         self._waiting.append(job)
-        if self._slot is None:
-            self._next()
+        self._admit()
 
-    def _next(self) -> None:
-        """Put the next admitted job on the context; drop those whose client left."""
-        while self._slot is None and self._waiting:
+    def _admit(self) -> None:
+        """Start admitted jobs while slots are free; drop those whose client left."""
+        while self._waiting and len(self._slots) < self._parallel:
             job = self._waiting.popleft()
             if _reply_of(job).done:
                 self._done(job.keep_alive_s)
@@ -186,15 +211,7 @@ class Runner(GenServer):
             else:
                 self._begin(job)
 
-    def _sweep_waiting(self) -> None:
-        """Free the slots of admitted jobs whose client left while waiting (one per step)."""
-        if any(_reply_of(job).done for job in self._waiting):
-            gone = [job for job in self._waiting if _reply_of(job).done]
-            self._waiting = deque(job for job in self._waiting if not _reply_of(job).done)
-            for job in gone:
-                self._done(job.keep_alive_s)
-
-    def _embed(self, model: LoadedModel, job: EmbedJob) -> None:
+    def _embed(self, model: ModelHost, job: EmbedJob) -> None:
         load_ns = time.monotonic_ns() - job.started_ns
         try:
             result = model.embed(job.inputs, truncate=job.truncate)
@@ -206,48 +223,10 @@ class Runner(GenServer):
             job.reply.set(Embedded(result.vectors, result.prompt_eval_count, load_ns))
 
     def _begin(self, job: GenerateJob) -> None:
+        """Render the prompt and submit the sequence; a bad prompt fails only this request."""
         self._seq += 1
-        self._slot = _Slot(seq=self._seq, job=job, load_duration_ns=time.monotonic_ns() - job.started_ns)
-        job.stream.on_drain = lambda seq=self._seq: send_info(self.actor_ref, _Resume(seq))
-        send_info(self.actor_ref, _Step(self._seq))
-
-    @handle_info(_Resume)
-    def _on_resume(self, msg: _Resume) -> None:
-        slot = self._slot
-        if slot is not None and slot.seq == msg.seq and slot.paused:
-            slot.paused = False
-            send_info(self.actor_ref, _Step(slot.seq))
-
-    @handle_info(_Step)
-    def _on_step(self, msg: _Step) -> None:
-        slot = self._slot
-        if slot is None or slot.seq != msg.seq or slot.paused:
-            return
-        self._sweep_waiting()
-        if slot.job.stream.consumer_gone:
-            self._finish(slot, cancelled=True)
-            return
-        if slot.generation is None and not self._start_generation(slot):
-            return
-        assert slot.generation is not None
-        step = slot.generation.step()
-        slot.pieces.append(step.text)
-        slot.output, chunk = slot.output.add(step.text, done=step.done)
-        if chunk is not None:
-            pushed = slot.job.stream.push(chunk)
-            if pushed is PushResult.CLOSED:
-                self._finish(slot, cancelled=True)
-                return
-            slot.paused = pushed is PushResult.FULL and not step.done
-        if step.done:
-            self._complete(slot, step.done_reason or "stop")
-        elif not slot.paused:
-            send_info(self.actor_ref, _Step(slot.seq))
-
-    def _start_generation(self, slot: _Slot) -> bool:
-        """Render the prompt and start decoding; a bad prompt fails only this request."""
+        slot = _Slot(seq=self._seq, job=job, load_duration_ns=time.monotonic_ns() - job.started_ns)
         model = self._loaded()
-        job = slot.job
         try:
             slot.prompt_text = render_prompt(
                 job.model, job.prompt, count_tokens=lambda text: len(model.tokenize(text)),
@@ -258,23 +237,75 @@ class Runner(GenServer):
             slot.output = output_parser_for(
                 job.model, job.prompt, slot.prompt_text, constrained=job.grammar is not None
             )
-            slot.generation = model.start(
-                CompletionRequest(prompt=slot.prompt_text, sampling=job.sampling, grammar=job.grammar)
-            )
         except OllamaError as error:
+            self._done(job.keep_alive_s)
             job.stream.fail(error)
-            self._finish(slot, cancelled=True)
-            return False
-        return True
+            return
+        self._slots[slot.seq] = slot
+        job.stream.on_drain = lambda seq=slot.seq, ref=self.actor_ref: send_info(ref, _Resume(seq))
+        model.submit(
+            slot.seq,
+            CompletionRequest(prompt=slot.prompt_text, sampling=job.sampling, grammar=job.grammar),
+            job.request_id,
+        )
 
-    def _complete(self, slot: _Slot, done_reason: str) -> None:
-        assert slot.generation is not None
-        stats = slot.generation.stats()
+    @handle_info(_Events)
+    def _on_events(self, msg: _Events) -> None:
+        for event in msg.events:
+            slot = self._slots.get(event.seq)
+            if slot is not None:
+                self._apply(slot, event)
+        self._admit()
+
+    def _apply(self, slot: _Slot, event: SeqEvent) -> None:
+        if event.error is not None:
+            self._release(slot)
+            slot.job.stream.fail(event.error)
+            return
+        slot.pieces.append(event.text)
+        slot.output, chunk = slot.output.add(event.text, done=event.done)
+        if chunk is not None:
+            pushed = slot.job.stream.push(chunk)
+            if pushed is PushResult.CLOSED:
+                self._cancel(slot)
+                return
+            if pushed is PushResult.FULL and not event.done and not slot.paused:
+                slot.paused = True
+                self._loaded().pause(slot.seq)
+        if event.done:
+            self._complete(slot, event)
+
+    @handle_info(_Resume)
+    def _on_resume(self, msg: _Resume) -> None:
+        slot = self._slots.get(msg.seq)
+        if slot is not None and slot.paused:
+            slot.paused = False
+            self._loaded().resume(slot.seq)
+
+    @handle_info(_Gone)
+    def _on_gone(self, msg: _Gone) -> None:
+        """A client left: cancel its sequence now, or drop its job if it had no slot yet."""
+        for slot in list(self._slots.values()):
+            if slot.job.stream is msg.stream:
+                self._cancel(slot)
+        gone = [job for job in self._waiting if isinstance(job, GenerateJob) and job.stream is msg.stream]
+        for job in gone:
+            self._waiting.remove(job)
+            self._done(job.keep_alive_s)
+        self._admit()
+
+    def _cancel(self, slot: _Slot) -> None:
+        self._loaded().cancel(slot.seq)
+        structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
+        self._release(slot)
+
+    def _complete(self, slot: _Slot, event: SeqEvent) -> None:
+        stats = event.stats or GenerationStats(0, 0, 0, 0)
         context = None
         if slot.job.want_context:
             context = tuple(self._loaded().tokenize(slot.prompt_text + "".join(slot.pieces)))
         completed = Completed(
-            done_reason=done_reason,
+            done_reason=event.done_reason or "stop",
             prompt_eval_count=stats.prompt_eval_count,
             prompt_eval_duration_ns=stats.prompt_eval_duration_ns,
             eval_count=stats.eval_count,
@@ -285,16 +316,12 @@ class Runner(GenServer):
         # Tell the scheduler before the client learns the answer is complete: its
         # JobDone is then ahead of anything the client sends next (a `ps` sees the
         # new expiry, keep_alive 0 has unloaded, the next request finds the slot free).
-        self._finish(slot, cancelled=False)
+        self._release(slot)
         slot.job.stream.set(completed)
 
-    def _finish(self, slot: _Slot, *, cancelled: bool) -> None:
-        if slot.generation is not None and cancelled:
-            slot.generation.cancel()
-            structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
-        self._slot = None
-        self._done(slot.job.keep_alive_s)
-        self._next()
+    def _release(self, slot: _Slot) -> None:
+        if self._slots.pop(slot.seq, None) is not None:
+            self._done(slot.job.keep_alive_s)
 
     # ---- helpers ----
     def _slot_ctx(self) -> int:
@@ -307,7 +334,7 @@ class Runner(GenServer):
     def _done(self, keep_alive_s: float | None) -> None:
         self._tell_scheduler(JobDone(self._key, self.actor_ref, keep_alive_s))
 
-    def _loaded(self) -> LoadedModel:
+    def _loaded(self) -> ModelHost:
         if self._model is None:
             raise RunnerError("runner received work before its model was loaded")
         return self._model

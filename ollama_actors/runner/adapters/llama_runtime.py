@@ -1,70 +1,47 @@
-"""The ``Runtime`` port on llama-cpp-python: load a GGUF, generate step by step, embed.
+"""The ``EngineRuntime`` port on llama-cpp-python: load a GGUF, batch-decode, embed.
 
-``LlamaCppRuntime.load`` gives a ``LlamaCppModel``; ``LlamaCppModel.start`` gives a
-``LlamaCppGeneration`` whose every ``step()`` samples exactly one token (the first
-also evaluates the prompt), so the runner that drives it is never blocked for
-longer than one decode step and can cancel between any two tokens.
+``LlamaCppRuntime.load`` gives a ``LlamaCppEngine``: the model and one context
+with ``LoadSpec.num_parallel`` sequence slots, decoded together by
+``BatchDecoder`` (continuous batching, prompt-prefix reuse). Loading, tokenizing
+and the generation context use llama.cpp's C API through llama-cpp-python's raw
+bindings, because its ``Llama`` class runs one sequence per context;
+embeddings still use a ``Llama`` opened for them (see ``LlamaCppEngine``).
 
-Generation is built on ``Llama.generate`` (one token per ``next()``), not on
-``create_completion(stream=True)``: the streaming completion swallows tokens that
-yield no text (held-back stop prefixes, partial UTF-8), so one ``next()`` there may
-run many decode steps, and its detokenizer caps pieces at 32 bytes. Text, stop
-sequences and limits are therefore handled here, the way Ollama's runner does:
-
-- a piece is rendered with special tokens visible (Ollama's ``TokenToPiece``), and
-  bytes of an unfinished UTF-8 sequence wait for the next token;
-- text that might be the start of a stop sequence is held back; a completed stop
-  sequence ends the generation with ``done_reason="stop"`` and is not emitted;
-- an end-of-generation token ends it with ``"stop"``; ``num_predict`` tokens, or a
-  full context, with ``"length"`` (``num_predict`` <= 0 means "until the context
-  is full": there is no context shift).
-
-Threading: a model and its generations belong to the one thread that drives them
-(the runner process's loop); nothing here is safe to share between threads.
-Only one generation may be live per model, as the port says.
+Threading: an engine belongs to the one thread that drives it (the runner
+process's loop); nothing here is safe to share between threads.
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
+import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import llama_cpp
-from llama_cpp import Llama, LlamaGrammar
+from llama_cpp import Llama
 
 from ollama_actors.adapters.gguf_metadata import GgufFormatError, read_gguf_info
-from ollama_actors.domain.errors import (
-    BadRequestError,
-    RequestCanceledError,
-    RunnerError,
-    UnsupportedCapabilityError,
-)
-from ollama_actors.runner.ports import (
-    CompletionRequest,
-    EmbedResult,
-    GenerationStats,
-    LoadSpec,
-    SamplingOptions,
-    Step,
-)
+from ollama_actors.domain.errors import BadRequestError, RunnerError, UnsupportedCapabilityError
+from ollama_actors.runner.adapters.llama_batch import BatchDecoder
+from ollama_actors.runner.adapters.llama_vocab import piece, token_text, tokenize
+from ollama_actors.runner.ports import CompletionRequest, EmbedResult, LoadSpec, SeqEvent
 
-__all__ = ["LlamaCppGeneration", "LlamaCppModel", "LlamaCppRuntime"]
+__all__ = ["LlamaCppEngine", "LlamaCppRuntime"]
 
 _Clock = Callable[[], int]
+_ALL_LAYERS = 0x7FFFFFFF  # llama.cpp's "offload every layer"
 
 
 class LlamaCppRuntime:
-    """Loads models with llama-cpp-python, llama.cpp's own logging silenced."""
+    """Loads models with llama.cpp, its own logging kept to errors."""
 
     def __init__(self, *, clock: _Clock = time.perf_counter_ns) -> None:
         self._clock = clock
 
-    def load(self, spec: LoadSpec) -> LlamaCppModel:
-        """Load ``spec.model_path`` with ``spec``'s context, batch, threads and mmap settings.
+    def load(self, spec: LoadSpec) -> LlamaCppEngine:
+        """Load ``spec.model_path`` with ``spec``'s context, slots, batch, threads and mmap.
 
         Raises:
             RunnerError: "unable to load model: <path>", with the reason when one can
@@ -74,15 +51,71 @@ class LlamaCppRuntime:
             raise RunnerError("ollama supports only one lora adapter, but multiple provided")
         if not os.path.isfile(spec.model_path):
             raise RunnerError(f"unable to load model: {spec.model_path} (no such file)")
-        try:
-            llm = _open_llama(spec, embedding=spec.embedding)
-        except (ValueError, RuntimeError) as exc:
-            raise RunnerError(_load_failure(spec.model_path)) from exc
-        return LlamaCppModel(llm, spec, clock=self._clock)
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # its log callback's switch
+        if spec.embedding:
+            try:
+                return LlamaCppEngine(spec, None, _open_llama(spec, embedding=True), clock=self._clock)
+            except (ValueError, RuntimeError) as exc:
+                raise RunnerError(_load_failure(spec.model_path)) from exc
+        return LlamaCppEngine(spec, _GenerationContext.open(spec), None, clock=self._clock)
 
 
-class LlamaCppModel:
-    """One loaded GGUF: tokenizer, step-wise generation, embeddings.
+class _GenerationContext:
+    """A model and one generation context with ``num_parallel`` sequences, freed together."""
+
+    def __init__(self, model: object, ctx: object, adapter: object | None) -> None:
+        self.model, self.ctx, self._adapter = model, ctx, adapter
+
+    @classmethod
+    def open(cls, spec: LoadSpec) -> _GenerationContext:
+        model_params = llama_cpp.llama_model_default_params()
+        model_params.n_gpu_layers = _ALL_LAYERS if spec.num_gpu < 0 else spec.num_gpu
+        model_params.main_gpu = spec.main_gpu or 0
+        model_params.use_mmap = spec.use_mmap and not spec.adapters  # as llama-cpp-python
+        model = llama_cpp.llama_model_load_from_file(spec.model_path.encode("utf-8"), model_params)
+        if not model:
+            raise RunnerError(_load_failure(spec.model_path))
+        adapter = None
+        if spec.adapters:
+            adapter = llama_cpp.llama_adapter_lora_init(model, spec.adapters[0].encode("utf-8"))
+            if not adapter:
+                llama_cpp.llama_model_free(model)
+                raise RunnerError(f"unable to load lora adapter: {spec.adapters[0]}")
+        ctx = llama_cpp.llama_init_from_model(model, _context_params(spec))
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise RunnerError(f"unable to create a context of {spec.num_ctx} tokens for {spec.model_path}")
+        if adapter is not None:
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+            llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0))
+        return cls(model, ctx, adapter)
+
+    def close(self) -> None:
+        if self.ctx is not None:
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+        if self._adapter is not None:
+            llama_cpp.llama_adapter_lora_free(self._adapter)
+            self._adapter = None
+        if self.model is not None:
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+
+def _context_params(spec: LoadSpec) -> object:
+    params = llama_cpp.llama_context_default_params()
+    threads = spec.num_thread or max(os.cpu_count() or 1, 1)
+    params.n_ctx = spec.num_ctx
+    params.n_batch = params.n_ubatch = spec.num_batch
+    params.n_threads = params.n_threads_batch = threads
+    params.n_seq_max = max(1, spec.num_parallel)
+    params.kv_unified = False  # each sequence its own num_ctx cells: Ollama's split
+    params.no_perf = True
+    return params
+
+
+class LlamaCppEngine:
+    """One loaded GGUF: tokenizer, batched generation, embeddings.
 
     A model loaded with ``LoadSpec.embedding`` embeds with its own context and cannot
     generate. A generation model asked to embed opens a second, embedding context on
@@ -91,50 +124,74 @@ class LlamaCppModel:
     is one KV cache of ``num_ctx``. Ollama likewise lets any model embed.
     """
 
-    def __init__(self, llm: Llama, spec: LoadSpec, *, clock: _Clock) -> None:
-        self._llm = llm
+    def __init__(self, spec: LoadSpec, generation: _GenerationContext | None, embedder: Llama | None, *, clock: _Clock) -> None:
         self._spec = spec
-        self._clock = clock
-        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._embedder: Llama | None = llm if spec.embedding else None
-        self._live: LlamaCppGeneration | None = None
-        self.n_ctx_train: int = llama_cpp.llama_model_n_ctx_train(llm.model)
-        self.chat_template: str | None = llm.metadata.get("tokenizer.chat_template")
-        self.bos_token: str = _token_text(self._vocab, llama_cpp.llama_vocab_bos(self._vocab))
-        self.eos_token: str = _token_text(self._vocab, llama_cpp.llama_vocab_eos(self._vocab))
+        self._generation = generation
+        self._embedder = embedder
+        model = generation.model if generation is not None else embedder.model  # type: ignore[union-attr]
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._decoder = (
+            BatchDecoder(generation.ctx, self._vocab, slots=max(1, spec.num_parallel), n_batch=spec.num_batch, clock=clock)
+            if generation is not None else None
+        )
+        ctx = generation.ctx if generation is not None else embedder.ctx  # type: ignore[union-attr]
+        self._n_ctx = int(llama_cpp.llama_n_ctx(ctx))
+        self.n_ctx_train: int = llama_cpp.llama_model_n_ctx_train(model)
+        self.bos_token: str = token_text(self._vocab, llama_cpp.llama_vocab_bos(self._vocab))
+        self.eos_token: str = token_text(self._vocab, llama_cpp.llama_vocab_eos(self._vocab))
 
     @property
     def context_length(self) -> int:
-        """The context actually allocated (n_ctx)."""
-        return int(self._llm.n_ctx())
+        """The context actually allocated for all slots together (n_ctx)."""
+        return self._n_ctx
+
+    @property
+    def busy(self) -> bool:
+        return self._decoder is not None and self._decoder.busy
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
         """Tokens of ``text``; ``add_bos`` adds the model's special prefix/suffix, if it has one."""
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+        return tokenize(self._vocab, text, add_special=add_bos, parse_special=special)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """Text of ``tokens``, special tokens rendered, no leading space removed (as Ollama)."""
-        data = b"".join(_piece(self._vocab, t) for t in tokens)
-        return data.decode("utf-8", errors="replace")
+        return b"".join(piece(self._vocab, t) for t in tokens).decode("utf-8", errors="replace")
 
-    def start(self, request: CompletionRequest) -> LlamaCppGeneration:
-        """Begin generating; nothing is evaluated until the first ``step()``.
+    def submit(self, seq: int, request: CompletionRequest) -> None:
+        """Admit a generation; it joins the batch at the next ``step``.
 
         Raises:
             UnsupportedCapabilityError: the model was loaded for embeddings.
-            BadRequestError: the prompt does not fit in the context.
-            RunnerError: another generation is still live, or the grammar is invalid.
+            BadRequestError: the prompt does not fit in a slot's context.
+            RunnerError: every slot is busy, or the grammar is invalid.
         """
-        if self._spec.embedding:
+        if self._decoder is None:
             raise UnsupportedCapabilityError("model loaded for embeddings does not support generate")
-        if self._live is not None and not self._live.finished:
-            raise RunnerError("a generation is already running on this model")
-        tokens = self._prompt_tokens(request)
-        grammar = self._grammar(request.grammar)
-        self._live = LlamaCppGeneration(
-            self._llm, self._vocab, tokens, request.sampling, grammar, clock=self._clock
-        )
-        return self._live
+        self._decoder.submit(seq, self._prompt_tokens(request), request.sampling, request.grammar)
+
+    def cancel(self, seq: int) -> None:
+        if self._decoder is not None:
+            self._decoder.cancel(seq)
+
+    def pause(self, seq: int) -> None:
+        if self._decoder is not None:
+            self._decoder.pause(seq)
+
+    def resume(self, seq: int) -> None:
+        if self._decoder is not None:
+            self._decoder.resume(seq)
+
+    def step(self) -> list[SeqEvent]:
+        return self._decoder.step() if self._decoder is not None else []
+
+    def cached_tokens(self, slot: int) -> int:
+        """KV cells held by slot ``slot`` (tests prove cancellation frees them)."""
+        return self._decoder.cached_tokens(slot) if self._decoder is not None else 0
+
+    @property
+    def prompt_tokens_decoded(self) -> int:
+        """Prompt tokens decoded so far (tests prove prefix reuse skips the cached ones)."""
+        return self._decoder.prompt_tokens_decoded if self._decoder is not None else 0
 
     def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult:
         """One pooled, unnormalised vector per input, in input order.
@@ -156,13 +213,16 @@ class LlamaCppModel:
         return EmbedResult(vectors=tuple(vectors), prompt_eval_count=total)
 
     def close(self) -> None:
-        """Free contexts and weights; idempotent. Live generations become unusable."""
-        if self._live is not None:
-            self._live.cancel()
-        if self._embedder is not None and self._embedder is not self._llm:
+        """Free contexts and weights; idempotent."""
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
+        if self._embedder is not None:
             self._embedder.close()
-        self._embedder = None
-        self._llm.close()
+            self._embedder = None
+        if self._generation is not None:
+            self._generation.close()
+            self._generation = None
 
     def _prompt_tokens(self, request: CompletionRequest) -> list[int]:
         tokens = self.tokenize(request.prompt, add_bos=False, special=True)
@@ -172,23 +232,7 @@ class LlamaCppModel:
             tokens.insert(0, bos)  # never twice: a rendered template may already hold BOS
         if not tokens:
             raise BadRequestError("the prompt is empty and the model has no BOS token")
-        n_ctx = self.context_length
-        if len(tokens) >= n_ctx:
-            raise BadRequestError(
-                f"the input length ({len(tokens)} tokens) exceeds the context length ({n_ctx})"
-            )
         return tokens
-
-    def _grammar(self, text: str | None) -> LlamaGrammar | None:
-        """Parse-check GBNF up front: llama.cpp returns NULL for a bad grammar and
-        llama-cpp-python would add that NULL to its sampler chain (a crash)."""
-        if text is None:
-            return None
-        probe = llama_cpp.llama_sampler_init_grammar(self._vocab, text.encode("utf-8"), b"root")
-        if not probe:
-            raise RunnerError("failed to parse grammar")
-        llama_cpp.llama_sampler_free(probe)
-        return LlamaGrammar.from_string(text, verbose=False)
 
     def _embedding_llama(self) -> Llama:
         if self._embedder is None:
@@ -197,171 +241,6 @@ class LlamaCppModel:
             except (ValueError, RuntimeError) as exc:
                 raise RunnerError(_load_failure(self._spec.model_path)) from exc
         return self._embedder
-
-
-class LlamaCppGeneration:
-    """One completion, advanced one sampled token per ``step()``.
-
-    After the step that reports ``done``, ``step()`` keeps returning that final step.
-    """
-
-    def __init__(
-        self,
-        llm: Llama,
-        vocab: object,
-        prompt_tokens: list[int],
-        sampling: SamplingOptions,
-        grammar: LlamaGrammar | None,
-        *,
-        clock: _Clock,
-    ) -> None:
-        self._vocab = vocab
-        self._clock = clock
-        self._prompt_count = len(prompt_tokens)
-        self._limit = _token_limit(sampling.num_predict, llm.n_ctx(), len(prompt_tokens))
-        self._text = _TextAssembler(sampling.stop)
-        self._tokens = _token_stream(llm, prompt_tokens, sampling, grammar)
-        self._count = 0
-        self._prompt_ns = 0
-        self._eval_ns = 0
-        self._final: Step | None = None
-        self._cancelled = False
-
-    @property
-    def finished(self) -> bool:
-        """True once done or cancelled: the model may start another generation."""
-        return self._final is not None or self._cancelled
-
-    def step(self) -> Step:
-        """Sample one token and return the text it completes (maybe ``""``).
-
-        Raises:
-            RequestCanceledError: the generation was cancelled.
-            RunnerError: llama.cpp failed to decode.
-        """
-        if self._final is not None:
-            return self._final
-        if self._cancelled:
-            raise RequestCanceledError()
-        token = self._next_token()
-        if token is None or llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            return self._finish("stop", self._text.flush())
-        text, stopped = self._text.add(_piece(self._vocab, token))
-        if stopped:
-            return self._finish("stop", text)
-        if self._count >= self._limit:
-            return self._finish("length", text + self._text.flush())
-        return Step(text=text)
-
-    def cancel(self) -> None:
-        """Stop generating; idempotent, and harmless after the generation is done."""
-        if not self._cancelled and self._final is None:
-            self._cancelled = True
-            self._tokens.close()
-
-    def stats(self) -> GenerationStats:
-        """Counts and durations so far; the first step's time is the prompt's."""
-        return GenerationStats(
-            prompt_eval_count=self._prompt_count,
-            prompt_eval_duration_ns=self._prompt_ns,
-            eval_count=self._count,
-            eval_duration_ns=self._eval_ns,
-        )
-
-    def _next_token(self) -> int | None:
-        """The next sampled token, or None if llama-cpp-python ended the stream itself."""
-        started = self._clock()
-        try:
-            token = next(self._tokens, None)
-        except RuntimeError as exc:  # llama-cpp-python's "llama_decode returned N"
-            self.cancel()
-            raise RunnerError(f"llama.cpp decode failed: {exc}") from exc
-        if token is None:
-            return None
-        elapsed = self._clock() - started
-        if self._count == 0:
-            self._prompt_ns = elapsed
-        else:
-            self._eval_ns += elapsed
-        self._count += 1
-        return int(token)
-
-    def _finish(self, reason: str, text: str) -> Step:
-        self._tokens.close()
-        self._final = Step(text=text, done=True, done_reason=reason)
-        return self._final
-
-
-@dataclass
-class _TextAssembler:
-    """Bytes of pieces in, text out: completes UTF-8 sequences and holds back stop prefixes."""
-
-    stops: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-
-    def add(self, piece: bytes) -> tuple[str, bool]:
-        """Text now safe to emit, and whether a stop sequence was completed (then
-        the text is everything before it, and the rest is dropped)."""
-        self._pending += self._decoder.decode(piece)
-        cut = _first_stop(self._pending, self.stops)
-        if cut is not None:
-            text, self._pending = self._pending[:cut], ""
-            return text, True
-        keep = _stop_prefix_length(self._pending, self.stops)
-        text = self._pending[: len(self._pending) - keep]
-        self._pending = self._pending[len(text) :]
-        return text, False
-
-    def flush(self) -> str:
-        """Everything held back, unfinished UTF-8 replaced by U+FFFD."""
-        text, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
-        return text
-
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(found) if found else None
-
-
-def _stop_prefix_length(text: str, stops: tuple[str, ...]) -> int:
-    """Length of the longest end of ``text`` that some stop sequence starts with."""
-    longest = 0
-    for stop in stops:
-        for n in range(min(len(stop) - 1, len(text)), longest, -1):
-            if text.endswith(stop[:n]):
-                longest = n
-                break
-    return longest
-
-
-def _token_limit(num_predict: int, n_ctx: int, n_prompt: int) -> int:
-    room = n_ctx - n_prompt  # the last sampled token is never evaluated, so it fits
-    return min(num_predict, room) if num_predict > 0 else room
-
-
-def _token_stream(
-    llm: Llama, tokens: list[int], sampling: SamplingOptions, grammar: LlamaGrammar | None
-) -> Iterator[int]:
-    """``Llama.generate`` with Ollama's options; seed and penalty window are read
-    by the sampler it builds on the first ``next()``, so they are set on ``llm`` now."""
-    llm.set_seed(sampling.seed & 0xFFFFFFFF if sampling.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED)
-    last_n = sampling.repeat_last_n
-    llm.last_n_tokens_size = llm.n_ctx() if last_n < 0 else last_n
-    return llm.generate(
-        tokens,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        min_p=sampling.min_p,
-        typical_p=sampling.typical_p,
-        temp=sampling.temperature,
-        repeat_penalty=sampling.repeat_penalty,
-        frequency_penalty=sampling.frequency_penalty,
-        presence_penalty=sampling.presence_penalty,
-        grammar=grammar,
-    )
 
 
 def _open_llama(spec: LoadSpec, *, embedding: bool) -> Llama:
@@ -454,17 +333,3 @@ def _embed_tokens(llm: Llama, tokens: list[int]) -> tuple[float, ...]:
         llama_cpp.llama_batch_free(batch)
 
 
-def _piece(vocab: object, token: int) -> bytes:
-    """Bytes of one token, special tokens included; pieces may exceed any fixed buffer."""
-    buf = ctypes.create_string_buffer(64)
-    n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
-    if n < 0:
-        buf = ctypes.create_string_buffer(-n)
-        n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
-    return buf.raw[:n]
-
-
-def _token_text(vocab: object, token: int) -> str:
-    if token < 0:
-        return ""
-    return bytes(llama_cpp.llama_vocab_get_text(vocab, token)).decode("utf-8", errors="replace")

@@ -4,9 +4,10 @@
 with ``subprocess`` (fork+exec or posix_spawn: never a bare fork of this
 multi-threaded daemon; ``close_fds`` keeps listening sockets and other runners'
 channels out of it), hands it one end of a socketpair, and loads the model
-there. Every port call is then one request and one reply on that channel
-(``runner_protocol``), so the Runner calling it blocks for one decode step at
-most, bounded by ``call_timeout_s``.
+there. The child runs the decode loop (``runner_main``); this side sends calls
+(answered, bounded by ``call_timeout_s``) and commands (``submit``, ``cancel``,
+``pause``, ``resume``: never waited on), and a reader thread hands each decode
+step's events to the listener in one call.
 
 Guarantees:
 
@@ -16,25 +17,29 @@ Guarantees:
   exit status, unless the exit was asked for by ``close``;
 - a process that dies while loading makes ``load`` raise ``RunnerError``
   "llama runner process has terminated: <status>: <last line it wrote>", as Ollama;
+- a process silent for ``call_timeout_s`` while sequences decode is wedged, and
+  is killed (which the monitor then reports);
 - ``close`` ends the process (SIGTERM, then SIGKILL after ``stop_timeout_s``) and
   reaps it before returning, so its memory is back when the call returns;
-- llama.cpp's output (the child's stderr) never reaches the daemon's stderr: a
-  reader thread logs each line at debug level and keeps the last few for errors.
-
-Threads: the model and its generations are driven by one thread (the Runner's);
-the watcher thread only reads stderr, reaps the process and calls the callback.
+- llama.cpp's output (the child's stderr) never reaches the daemon's stderr: the
+  watcher logs each line at debug level and keeps the last few for errors; the
+  child's own JSON lines are re-logged with their fields (request ids).
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
+import json
 import math
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,35 +47,39 @@ import structlog
 
 from ollama_actors.domain.errors import RunnerError
 from ollama_actors.runner.adapters.runner_protocol import (
-    CancelGeneration,
+    Call,
+    Cancel,
     ChildFault,
     Detokenize,
     Embed,
+    EngineFault,
+    Events,
     Failed,
     Fault,
     LoadModel,
     ModelLoaded,
     Ok,
-    ReadGenerationStats,
-    StartGeneration,
-    StepGeneration,
+    Pause,
+    Reply,
+    Resume,
+    Submit,
     Tokenize,
     as_tokens,
     decode_error,
+    events_from_wire,
     read_frame,
     write_frame,
 )
 from ollama_actors.runner.ports import (
     CompletionRequest,
     EmbedResult,
-    GenerationStats,
+    EventsListener,
+    FaultListener,
     LoadSpec,
-    Step,
 )
 
 __all__ = [
     "RUNNER_STOPPED",
-    "RunnerProcessGeneration",
     "RunnerProcessModel",
     "RunnerProcessRuntime",
     "describe_exit",
@@ -106,16 +115,18 @@ def describe_exit(returncode: int | None) -> str:
 class RunnerProcessRuntime:
     """Loads each model in a new runner process.
 
-    ``factory`` builds the in-process runtime inside the child: an importable
-    ``"module:attr"`` (default: ``LlamaCppRuntime``, so the daemon itself never
-    loads llama.cpp) or any picklable zero-argument callable (tests inject native
-    faults this way).
+    ``factory`` builds the in-process ``EngineRuntime`` inside the child: an
+    importable ``"module:attr"`` (default: ``LlamaCppRuntime``, so the daemon itself
+    never loads llama.cpp) or any picklable zero-argument callable (tests inject
+    native faults this way). ``call_timeout_s`` bounds each call and, while
+    sequences decode, the silence between two frames: a runner that stays silent
+    longer is wedged and is killed.
     """
 
     def __init__(
         self,
         *,
-        factory: Callable[[], Any] | str = DEFAULT_FACTORY,  # Any: a Runtime
+        factory: Callable[[], Any] | str = DEFAULT_FACTORY,  # Any: an EngineRuntime
         load_timeout_s: float = 300.0,
         call_timeout_s: float = 600.0,
         stop_timeout_s: float = 5.0,
@@ -133,9 +144,9 @@ class RunnerProcessRuntime:
                 died while loading, or it did not answer within ``load_timeout_s``.
                 The process is gone when this raises.
         """
-        process = _RunnerProcess.spawn(self._stop_timeout_s)
+        process = _RunnerProcess.spawn(self._stop_timeout_s, self._call_timeout_s)
         try:
-            loaded = process.request(LoadModel(self._factory, spec), self._load_timeout_s, loading=True)
+            loaded = process.call(LoadModel(self._factory, spec), self._load_timeout_s, loading=True)
         except BaseException:
             process.close()
             raise
@@ -146,7 +157,7 @@ class RunnerProcessRuntime:
 
 
 class RunnerProcessModel:
-    """A model loaded in a runner process: the ``LoadedModel`` port, plus ``pid`` and
+    """A model loaded in a runner process: the ``ModelHost`` port, plus ``pid`` and
     ``monitor`` (the ``ProcessHostedModel`` port)."""
 
     def __init__(self, process: _RunnerProcess, context_length: int, call_timeout_s: float) -> None:
@@ -167,20 +178,31 @@ class RunnerProcessModel:
         process ends without ``close`` (at once if it already has)."""
         self._process.monitor(on_exit)
 
+    def listen(self, on_events: EventsListener, on_fault: FaultListener) -> None:
+        self._process.listen(on_events, on_fault)
+
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
-        tokens = self._process.request(Tokenize(text, add_bos, special), self._timeout)
-        return list(tokens)
+        return list(self._process.call(Tokenize(text, add_bos, special), self._timeout))
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        text: str = self._process.request(Detokenize(as_tokens(tokens)), self._timeout)
+        text: str = self._process.call(Detokenize(as_tokens(tokens)), self._timeout)
         return text
 
-    def start(self, request: CompletionRequest) -> RunnerProcessGeneration:
-        gid: int = self._process.request(StartGeneration(request), self._timeout)
-        return RunnerProcessGeneration(self._process, gid, self._timeout)
+    def submit(self, seq: int, request: CompletionRequest, request_id: str = "") -> None:
+        self._process.command(Submit(seq, request, request_id), active=seq)
+
+    def cancel(self, seq: int) -> None:
+        """Harmless once the process is gone (its memory went with it)."""
+        self._process.command(Cancel(seq), inactive=seq)
+
+    def pause(self, seq: int) -> None:
+        self._process.command(Pause(seq), inactive=seq)
+
+    def resume(self, seq: int) -> None:
+        self._process.command(Resume(seq), active=seq)
 
     def embed(self, inputs: Sequence[str], *, truncate: bool = True) -> EmbedResult:
-        result: EmbedResult = self._process.request(Embed(tuple(inputs), truncate), self._timeout)
+        result: EmbedResult = self._process.call(Embed(tuple(inputs), truncate), self._timeout)
         return result
 
     def close(self) -> None:
@@ -188,56 +210,49 @@ class RunnerProcessModel:
         self._process.close()
 
 
-class RunnerProcessGeneration:
-    """One generation in the runner process; each ``step`` is one round trip."""
+class _Pending:
+    """A call waiting for its reply (or for the channel to break)."""
 
-    def __init__(self, process: _RunnerProcess, gid: int, timeout: float) -> None:
-        self._process = process
-        self._gid = gid
-        self._timeout = timeout
-        self._cancelled = False
-
-    def step(self) -> Step:
-        step: Step = self._process.request(StepGeneration(self._gid), self._timeout)
-        return step
-
-    def cancel(self) -> None:
-        """Idempotent, and harmless once the process is gone (its memory went with it)."""
-        if self._cancelled:
-            return
-        self._cancelled = True
-        if self._process.usable:
-            try:
-                self._process.request(CancelGeneration(self._gid), self._timeout)
-            except RunnerError:
-                pass  # the process died meanwhile: the watcher reports that
-
-    def stats(self) -> GenerationStats:
-        stats: GenerationStats = self._process.request(ReadGenerationStats(self._gid), self._timeout)
-        return stats
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.outcome: Ok | Failed | Fault | None = None  # None: the channel broke
 
 
 class _RunnerProcess:
-    """One child process: its channel, its stderr reader and exit watcher."""
+    """One child process: its channel with a reader thread, its stderr watcher.
 
-    def __init__(self, popen: subprocess.Popen[bytes], channel: socket.socket, stop_timeout_s: float) -> None:
+    Threads: callers write frames under ``_write``; the reader thread alone reads,
+    hands replies to the waiting callers and each ``Events`` frame to the listener
+    (one call per decode step), and kills a child that stays silent past the step
+    deadline while sequences are decoding; the watcher reads stderr, reaps the
+    process and reports its exit.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes], channel: socket.socket, stop_timeout_s: float,
+                 step_timeout_s: float) -> None:
         self._popen = popen
         self._channel = channel
         self._stop_timeout_s = stop_timeout_s
-        self._lock = threading.Lock()  # guards _closing, _on_exit, _exited
-        self._io = threading.Lock()  # one request on the channel at a time
+        self._step_timeout_s = step_timeout_s
+        self._lock = threading.Lock()  # guards the fields below
+        self._write = threading.Lock()  # one frame on the channel at a time
         self._closing = False
         self._broken = False
         self._exited = False
         self._on_exit: ExitCallback | None = None
+        self._on_events: EventsListener | None = None
+        self._on_fault: FaultListener | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._active: set[int] = set()  # sequences decoding (the step watchdog's concern)
         self._output: collections.deque[str] = collections.deque(maxlen=20)
-        self._watcher = threading.Thread(
-            target=self._watch, name=f"runner-process-{popen.pid}", daemon=True
-        )
+        self._watcher = threading.Thread(target=self._watch, name=f"runner-process-{popen.pid}", daemon=True)
+        self._reader = threading.Thread(target=self._read, name=f"runner-channel-{popen.pid}", daemon=True)
         self._watcher.start()
+        self._reader.start()
 
     @classmethod
-    def spawn(cls, stop_timeout_s: float) -> _RunnerProcess:
+    def spawn(cls, stop_timeout_s: float, step_timeout_s: float) -> _RunnerProcess:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             popen = subprocess.Popen(
@@ -256,15 +271,11 @@ class _RunnerProcess:
         finally:
             child_end.close()
         structlog.get_logger().info("runner_process_started", pid=popen.pid)
-        return cls(popen, parent_end, stop_timeout_s)
+        return cls(popen, parent_end, stop_timeout_s, step_timeout_s)
 
     @property
     def pid(self) -> int:
         return self._popen.pid
-
-    @property
-    def usable(self) -> bool:
-        return not (self._broken or self._closing) and self._popen.poll() is None
 
     def monitor(self, on_exit: ExitCallback) -> None:
         with self._lock:
@@ -275,8 +286,12 @@ class _RunnerProcess:
                 return
         on_exit(self.pid, self._popen.returncode)
 
-    def request(self, message: object, timeout: float, *, loading: bool = False) -> Any:  # Any: per request
-        """Send ``message``, return the child's answer; raise its error.
+    def listen(self, on_events: EventsListener, on_fault: FaultListener) -> None:
+        with self._lock:
+            self._on_events, self._on_fault = on_events, on_fault
+
+    def call(self, request: object, timeout: float, *, loading: bool = False) -> Any:  # Any: per request
+        """Send ``request``, wait for the child's answer; raise its error.
 
         Raises:
             RunnerError: the child's ``OllamaError`` (same class), or the channel
@@ -284,34 +299,36 @@ class _RunnerProcess:
                 then killed, since it can no longer be trusted).
             ChildFault: an unexpected exception in the child.
         """
-        with self._io:
-            if self._broken or self._closing:
-                raise RunnerError(self._stopped_message(loading))
-            try:
-                self._channel.settimeout(timeout if math.isfinite(timeout) else None)
-                write_frame(self._channel, message)
-                reply = read_frame(self._channel)
-            except TimeoutError:
+        call_id, pending = next(self._ids), _Pending()
+        with self._lock:
+            usable = not (self._broken or self._closing)
+            if usable:
+                self._pending[call_id] = pending
+        if not usable or not self._send(Call(call_id, request)):  # type: ignore[arg-type]
+            raise RunnerError(self._stopped_message(loading))
+        if not pending.arrived.wait(timeout if math.isfinite(timeout) else None):
+            with self._lock:
+                self._pending.pop(call_id, None)
                 self._broken = True
-                self._kill()
-                raise RunnerError(self._timeout_message(message, timeout, loading)) from None
-            except (EOFError, OSError, ValueError) as error:  # ValueError: a channel closed meanwhile
-                self._broken = True
-                raise RunnerError(self._stopped_message(loading)) from error
-        if isinstance(reply, Ok):
-            return reply.value
-        if isinstance(reply, Failed):
-            raise decode_error(reply)
-        if isinstance(reply, Fault):
-            structlog.get_logger().error("runner_process_fault", pid=self.pid, traceback=reply.traceback)
-            raise ChildFault(f"runner process {self.pid}: {reply.description}")
-        raise RunnerError(f"runner process {self.pid} sent an unexpected {type(reply).__name__}")
+            self._kill()
+            raise RunnerError(self._timeout_message(request, timeout, loading))
+        return self._unwrap(pending.outcome, loading)
+
+    def command(self, message: object, *, active: int | None = None, inactive: int | None = None) -> None:
+        """Send a command without waiting; a dead channel is ignored (the exit
+        watcher reports the death)."""
+        with self._lock:
+            if active is not None:
+                self._active.add(active)
+            if inactive is not None:
+                self._active.discard(inactive)
+        self._send(message)
 
     def close(self) -> None:
         """SIGTERM, then SIGKILL after the deadline; reap. Idempotent."""
         with self._lock:
             self._closing = True
-            self._on_exit = None
+            self._on_exit = self._on_events = self._on_fault = None
         if self._popen.poll() is None:
             self._popen.terminate()
             try:
@@ -319,7 +336,82 @@ class _RunnerProcess:
             except subprocess.TimeoutExpired:
                 self._kill()
         self._channel.close()
+        if self._reader is not threading.current_thread():
+            self._reader.join(self._stop_timeout_s)
         structlog.get_logger().info("runner_process_stopped", pid=self.pid, status=describe_exit(self._popen.returncode))
+
+    # ---- internals ----
+    def _send(self, frame: object) -> bool:
+        with self._write:
+            try:
+                write_frame(self._channel, frame)
+            except (OSError, ValueError):  # ValueError: the channel was closed meanwhile
+                return False
+        return True
+
+    def _unwrap(self, outcome: Ok | Failed | Fault | None, loading: bool) -> Any:  # Any: per request
+        if isinstance(outcome, Ok):
+            return outcome.value
+        if isinstance(outcome, Failed):
+            raise decode_error(outcome)
+        if isinstance(outcome, Fault):
+            structlog.get_logger().error("runner_process_fault", pid=self.pid, traceback=outcome.traceback)
+            raise ChildFault(f"runner process {self.pid}: {outcome.description}")
+        raise RunnerError(self._stopped_message(loading))
+
+    def _read(self) -> None:
+        """Thread: read frames until the channel closes; then fail the waiting calls."""
+        last_frame = time.monotonic()
+        try:
+            while True:
+                if not select.select([self._channel], [], [], _WATCHDOG_TICK_S)[0]:
+                    if self._wedged(last_frame):
+                        return
+                    continue
+                frame = read_frame(self._channel)
+                last_frame = time.monotonic()
+                self._dispatch(frame)
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            with self._lock:
+                self._broken = True
+                pending, self._pending = list(self._pending.values()), {}
+            for waiting in pending:
+                waiting.arrived.set()
+
+    def _dispatch(self, frame: object) -> None:
+        if isinstance(frame, Events):
+            events = events_from_wire(frame)
+            with self._lock:
+                self._active.difference_update(e.seq for e in events if e.done)
+                listener = self._on_events
+            if listener is not None and events:
+                listener(events)
+        elif isinstance(frame, Reply):
+            with self._lock:
+                pending = self._pending.pop(frame.call_id, None)
+            if pending is not None:
+                pending.outcome = frame.outcome
+                pending.arrived.set()
+        elif isinstance(frame, EngineFault):
+            structlog.get_logger().error("runner_engine_fault", pid=self.pid, traceback=frame.traceback)
+            with self._lock:
+                on_fault = self._on_fault
+            if on_fault is not None:
+                on_fault(f"runner process {self.pid}: {frame.description}")
+        else:
+            structlog.get_logger().warning("runner_frame_unexpected", pid=self.pid, kind=type(frame).__name__)
+
+    def _wedged(self, last_frame: float) -> bool:
+        """True (and the child killed) when sequences decode but nothing came for too long."""
+        with self._lock:
+            active = bool(self._active) and not self._closing
+        if not active or time.monotonic() - last_frame < self._step_timeout_s:
+            return False
+        structlog.get_logger().error("runner_process_wedged", pid=self.pid, silent_s=self._step_timeout_s)
+        self._kill()
+        return True
 
     def _kill(self) -> None:
         self._popen.kill()
@@ -336,11 +428,11 @@ class _RunnerProcess:
             detail += f": {last}"
         return detail if loading else f"{RUNNER_STOPPED}: {detail}"
 
-    def _timeout_message(self, message: object, timeout: float, loading: bool) -> str:
+    def _timeout_message(self, request: object, timeout: float, loading: bool) -> str:
         if loading:  # Ollama's wording for OLLAMA_LOAD_TIMEOUT
             last = self._last_output()
             return "timed out waiting for llama runner to start" + (f" - {last}" if last else "")
-        return f"runner process {self.pid} did not answer {type(message).__name__} within {timeout:g}s"
+        return f"runner process {self.pid} did not answer {type(request).__name__} within {timeout:g}s"
 
     def _wait_briefly(self) -> int | None:
         try:
@@ -350,19 +442,19 @@ class _RunnerProcess:
 
     def _last_output(self) -> str:
         for line in reversed(self._output):
-            if line.strip():
+            if line.strip() and not line.startswith("{"):
                 return line.strip()
         return ""
 
     def _watch(self) -> None:
-        """Thread: log the child's output at debug level until EOF, reap it, report."""
+        """Thread: log the child's output until EOF, reap it, report."""
         log = structlog.get_logger()
         assert self._popen.stderr is not None
         with self._popen.stderr as stream:
             for raw in stream:
                 line = raw.decode("utf-8", errors="replace").rstrip("\n")
                 self._output.append(line)
-                log.debug("runner_output", pid=self.pid, line=line)
+                _relog(log, self.pid, line)
         returncode = self._popen.wait()
         with self._lock:
             self._exited = True
@@ -373,6 +465,24 @@ class _RunnerProcess:
                         last_output=list(self._output)[-5:])
         if on_exit is not None:
             on_exit(self.pid, returncode)
+
+
+_WATCHDOG_TICK_S = 1.0
+
+
+def _relog(log: Any, pid: int, line: str) -> None:  # Any: a structlog logger
+    """The child's JSON lines (``runner_main._log``) keep their fields, request ids
+    included; anything else (llama.cpp's own output) is logged as text at debug."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("event"), str):
+            event = record.pop("event")
+            log.info(f"runner_{event}", pid=pid, **{str(k): v for k, v in record.items()})
+            return
+    log.debug("runner_output", pid=pid, line=line)
 
 
 def _child_environment() -> dict[str, str]:

@@ -1,7 +1,11 @@
 """The wire between a Runner and its runner process: frames, requests, replies.
 
-One request, one reply, strictly alternating, over an anonymous socketpair that
-only the parent and its one child hold. A frame is a 4-byte big-endian length
+Over an anonymous socketpair that only the parent and its one child hold, the
+parent sends calls (``Call``: load, tokenize, detokenize, embed; each answered
+by a ``Reply`` with its id) and commands (``Submit``, ``Cancel``, ``Pause``,
+``Resume``: never answered). The child sends replies and, while it decodes, one
+``Events`` frame per decode step that produced something, so the parent wakes
+once per step whatever the number of sequences. A frame is a 4-byte big-endian length
 and a pickle. Pickle, not JSON: both ends are the same code and the same
 interpreter, the port's values (``LoadSpec``, ``CompletionRequest``, ``Step``,
 ``GenerationStats``, ``EmbedResult``, and a picklable runtime factory for the
@@ -12,7 +16,7 @@ subclasses take other constructor arguments): they cross as class path,
 message and status, and are rebuilt only for classes of the ``OllamaError``
 hierarchy.
 
-Requests are frozen dataclasses; the child dispatches on their type.
+Messages are frozen dataclasses; each side dispatches on their type.
 """
 
 from __future__ import annotations
@@ -22,30 +26,36 @@ import pickle
 import socket
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ollama_actors.domain.errors import OllamaError, RunnerError
-from ollama_actors.runner.ports import CompletionRequest, LoadSpec
+from ollama_actors.runner.ports import CompletionRequest, LoadSpec, SeqEvent
 
 __all__ = [
-    "CancelGeneration",
+    "Call",
+    "Cancel",
     "ChildFault",
     "Detokenize",
     "Embed",
+    "EngineFault",
+    "Events",
     "Failed",
     "Fault",
     "LoadModel",
     "MAX_FRAME",
     "ModelLoaded",
     "Ok",
-    "ReadGenerationStats",
-    "StartGeneration",
-    "StepGeneration",
+    "Pause",
+    "Reply",
+    "Resume",
+    "Submit",
     "Tokenize",
     "as_tokens",
     "decode_error",
     "encode_error",
+    "events_from_wire",
+    "events_to_wire",
     "read_frame",
     "resolve_factory",
     "write_frame",
@@ -55,12 +65,12 @@ MAX_FRAME = 1 << 30  # a sanity bound: a longer header means a corrupt stream
 _HEADER = struct.Struct("!I")
 
 
-# ---- requests (parent → child) ----
+# ---- calls (parent → child, answered by a ``Reply`` with the same id) ----
 @dataclass(frozen=True)
 class LoadModel:
-    """First request: build the runtime with ``factory()`` and load ``spec``."""
+    """First call: build the runtime with ``factory()`` and load ``spec``."""
 
-    # Any: a picklable zero-argument callable returning a ``Runtime``, or "module:attr".
+    # Any: a picklable zero-argument callable returning an ``EngineRuntime``, or "module:attr".
     factory: Callable[[], Any] | str
     spec: LoadSpec
 
@@ -78,32 +88,41 @@ class Detokenize:
 
 
 @dataclass(frozen=True)
-class StartGeneration:
-    request: CompletionRequest
-
-
-@dataclass(frozen=True)
-class StepGeneration:
-    generation: int
-
-
-@dataclass(frozen=True)
-class CancelGeneration:
-    generation: int
-
-
-@dataclass(frozen=True)
-class ReadGenerationStats:
-    generation: int
-
-
-@dataclass(frozen=True)
 class Embed:
     inputs: tuple[str, ...]
     truncate: bool
 
 
-# ---- replies (child → parent) ----
+@dataclass(frozen=True)
+class Call:
+    call_id: int
+    request: LoadModel | Tokenize | Detokenize | Embed
+
+
+# ---- commands (parent → child, never answered: results come as ``Events``) ----
+@dataclass(frozen=True)
+class Submit:
+    seq: int
+    request: CompletionRequest
+    request_id: str = ""  # written into the child's log lines about this sequence
+
+
+@dataclass(frozen=True)
+class Cancel:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Resume:
+    seq: int
+
+
+# ---- child → parent ----
 @dataclass(frozen=True)
 class ModelLoaded:
     context_length: int
@@ -130,6 +149,48 @@ class Fault:
 
     description: str
     traceback: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    call_id: int
+    outcome: Ok | Failed | Fault
+
+
+@dataclass(frozen=True)
+class Events:
+    """One decode step's events, in one frame. An event the engine refused has its
+    ``error`` taken out and sent, encoded, in ``failures`` under its sequence id."""
+
+    events: tuple[SeqEvent, ...]
+    failures: tuple[tuple[int, Failed], ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineFault:
+    """The engine failed while decoding; the child exits right after sending it."""
+
+    description: str
+    traceback: str
+
+
+def events_to_wire(events: Sequence[SeqEvent]) -> Events:
+    plain, failures = [], []
+    for event in events:
+        if event.error is not None:
+            failures.append((event.seq, encode_error(event.error)))
+            event = replace(event, error=None)
+        plain.append(event)
+    return Events(tuple(plain), tuple(failures))
+
+
+def events_from_wire(frame: Events) -> list[SeqEvent]:
+    if not frame.failures:
+        return list(frame.events)
+    failed = dict(frame.failures)
+    return [
+        replace(e, error=decode_error(failed[e.seq])) if e.seq in failed else e for e in frame.events
+    ]
 
 
 class ChildFault(RuntimeError):
