@@ -17,6 +17,8 @@ import json
 import os
 import pwd
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -86,10 +88,16 @@ class ProgressView:
     pipe an item is printed once, when it is final, so logs stay readable.
     """
 
-    def __init__(self, stream: TextIO, *, tty: bool, width: int = 80) -> None:
+    RATE_WINDOW_S = 5.0  # the speed is measured over the last few seconds, as Ollama's bar
+
+    def __init__(
+        self, stream: TextIO, *, tty: bool, width: int = 80, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._stream, self._tty, self._width = stream, tty, width
         self._current: str | None = None
         self._printed: set[str] = set()
+        self._clock = clock
+        self._samples: dict[str, deque[tuple[float, int]]] = {}
 
     def line(self, key: str, text: str, *, final: bool = True) -> None:
         """Show ``text`` as the state of item ``key``."""
@@ -109,8 +117,18 @@ class ProgressView:
 
     def bar(self, key: str, message: str, completed: int, total: int) -> None:
         """A transfer bar for ``key`` (a digest)."""
-        line = render.progress_line(message, completed, total, self._width)
+        line = render.progress_line(message, completed, total, self._width, rate=self._rate(key, completed))
         self.line(key, line, final=completed >= total)
+
+    def _rate(self, key: str, completed: int) -> float:
+        """Bytes per second for ``key`` over the last ``RATE_WINDOW_S`` (0 until measurable)."""
+        now = self._clock()
+        samples = self._samples.setdefault(key, deque())
+        samples.append((now, completed))
+        while len(samples) > 2 and now - samples[0][0] > self.RATE_WINDOW_S:
+            samples.popleft()
+        (start, first), (end, last) = samples[0], samples[-1]
+        return (last - first) / (end - start) if end - start >= 0.1 and last > first else 0.0
 
     def close(self) -> None:
         """End the in-place line on a terminal."""

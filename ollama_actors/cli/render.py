@@ -613,14 +613,26 @@ def wrap_stream(state: WrapState, text: str, width: int) -> tuple[WrapState, str
     return WrapState(length, word), "".join(out)
 
 
-def progress_line(message: str, completed: int, total: int, width: int = 80) -> str:
-    """A transfer line like Ollama's bars: ``pulling 6a0746a1ec1a:  42% ▕███   ▏ 2.0 GB/4.7 GB``."""
+def progress_line(message: str, completed: int, total: int, width: int = 80, *, rate: float = 0.0) -> str:
+    """A transfer line like Ollama's ``progress.Bar``:
+    ``pulling 6a0746a1ec1a:  42% ▕███   ▏ 2.0 GB/4.7 GB   40 MB/s   1m5s``.
+
+    ``rate`` is bytes per second (0: unknown yet); speed and time left show only
+    while the transfer runs. Columns are fixed (sizes 13, speed 10, time 8) so
+    the bar does not jump, and the line is ``width - 1`` wide so it never wraps.
+    """
     percent = completed / total * 100 if total > 0 else 0.0
     head = f"{message.strip()} {percent:3.0f}%"
-    if completed >= total:
-        tail = f"{human_bytes(total):>6}       "
-    else:
+    running = completed < total
+    if running:
         tail = f"{human_bytes(completed):>6}/{human_bytes(total):>6}"
+    else:
+        tail = f"{human_bytes(total):>6}       "
+    if running and rate > 0:
+        left = go_duration(int((total - completed) / rate) * 10**9)
+        tail += f"  {human_bytes(int(rate)):>6}/s  {left:>6}"
+    else:
+        tail += " " * 18
     room = max(width - len(head) - len(tail) - 5, 0)
     filled = int(room * percent / 100)
     return f"{head} ▕{'█' * filled}{' ' * (room - filled)}▏ {tail}"

@@ -206,6 +206,9 @@ class ManifestForPush:
     raw: bytes
     media_type: str
     blobs: tuple[tuple[str, Path, int], ...]  # (digest, path, size), layers then config
+    # (digest, "<namespace>/<model>"): another repository of the same registry that
+    # should hold the blob (a stored model of that host uses it): try a mount first.
+    mounts: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,7 @@ class CommitBlobPartial:
 
 @dataclass(frozen=True)
 class DiscardBlobPartial:
-    """Remove a partial file whose content is known bad (digest mismatch, oversize)."""
+    """Remove a partial file whose content is known bad (digest mismatch, oversize),
+    with its part-progress sidecar."""
 
     digest: str

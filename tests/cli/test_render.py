@@ -483,7 +483,17 @@ def test_wrap_stream_state_carries_across_chunks() -> None:
 
 def test_progress_line_shows_percent_and_sizes() -> None:
     line = render.progress_line("pulling 6a0746a1ec1a:", 2_100_000_000, 4_200_000_000, 80)
-    assert line.startswith("pulling 6a0746a1ec1a:  50% ▕") and line.endswith("▏ 2.1 GB/4.2 GB")
+    assert line.startswith("pulling 6a0746a1ec1a:  50% ▕") and line.endswith("▏ 2.1 GB/4.2 GB" + " " * 18)
     assert len(line) == 79  # one column spare, as Ollama leaves it, so the terminal never wraps
     done = render.progress_line("pulling 6a0746a1ec1a:", 10, 10, 80)
-    assert "100%" in done and done.endswith("▏   10 B       ")
+    assert "100%" in done and done.endswith("▏   10 B       " + " " * 18)
+
+
+def test_progress_line_shows_speed_and_time_left_while_running() -> None:
+    line = render.progress_line("pulling 1a2b3c4d5e6f:", 12_000_000, 27_000_000, 100, rate=3_100_000)
+    assert line.startswith("pulling 1a2b3c4d5e6f:  44% ▕")
+    assert line.endswith("▏  12 MB/ 27 MB  3.1 MB/s      4s") and len(line) == 99
+    slow = render.progress_line("pulling 1a2b3c4d5e6f:", 0, 4_200_000_000, 100, rate=1_000_000)
+    assert slow.endswith("  1 MB/s  1h10m0s")
+    done = render.progress_line("pulling 1a2b3c4d5e6f:", 27_000_000, 27_000_000, 100, rate=3_100_000)
+    assert "MB/s" not in done and len(done) == 99  # a finished bar shows no speed

@@ -544,3 +544,359 @@ def test_registry_killed_mid_blob_and_restarted_resumes_with_only_the_missing_by
             registry.restart()
         proxy.close()
         http.request("DELETE", "/api/delete", json={"model": name})
+
+
+# --- parallel byte ranges, cross-repository mounts, transfer.bytes, restarts ---------------
+
+
+class _Recorder:
+    """``transfer.bytes`` events from the daemon's bus (delivered on the bus thread)."""
+
+    def __init__(self, daemon: RunningDaemon) -> None:
+        from ollama_actors.adapters.event_bus import Subscribe
+        from ollama_actors.kernel.messages import cast
+
+        self.events: list[tuple[str, int]] = []
+        self._changed = threading.Condition()
+        bus = daemon.names.whereis("event_bus")
+        assert bus is not None
+        cast(bus, Subscribe(self._on_event))
+
+    def _on_event(self, event: object) -> None:
+        if getattr(event, "name", "") == "transfer.bytes":
+            with self._changed:
+                self.events.append((event.data["direction"], event.data["bytes"]))  # type: ignore[attr-defined]
+                self._changed.notify_all()
+
+    def total(self, direction: str) -> int:
+        with self._changed:
+            return sum(n for d, n in self.events if d == direction)
+
+    def wait_total(self, direction: str, at_least: int, timeout: float = 10) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: sum(n for d, n in self.events if d == direction) >= at_least, timeout)
+        return self.total(direction)
+
+
+def _publish_model(host: str, repo: str, blob: bytes, folder: Path) -> tuple[str, bytes]:
+    """Upload ``blob`` and a config to the registry at ``host`` as ``repo:latest``; (digest, config)."""
+    import hashlib
+
+    from ollama_actors.domain.digests import Digest
+    from ollama_actors.domain.names import parse_name
+    from ollama_actors.management.adapters.oci_registry import OciRegistry
+
+    config = json.dumps({"model_format": "gguf", "repo": repo}).encode()
+    digest, config_digest = (Digest(hashlib.sha256(d).hexdigest()) for d in (blob, config))
+    oci = OciRegistry(parse_name(f"{host}/{repo}:latest"), insecure=True)
+    try:
+        for data, d in ((blob, digest), (config, config_digest)):
+            path = folder / f"upload-{d.short}"
+            path.write_bytes(data)
+            oci.upload_blob(d, path, len(data), lambda done: None)
+            path.unlink()
+        oci.put_manifest(json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": str(config_digest),
+                       "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": str(digest), "size": len(blob)}],
+        }).encode())
+    finally:
+        oci.close()
+    return str(digest), config
+
+
+def _small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 1 MB, 4 at a time, instead of Ollama's 100 MB..1 GB."""
+    monkeypatch.setattr(PullJob, "MIN_PART_SIZE", 1_000_000)
+    monkeypatch.setattr(PullJob, "MAX_PART_SIZE", 1_000_000)
+    monkeypatch.setattr(PullJob, "PARALLEL", 4)
+
+
+def _requested_ranges(proxy: _ThrottlingProxy) -> list[tuple[int, int]]:
+    import re
+
+    return sorted((int(a), int(b)) for a, b in re.findall(rb"(?i)range: bytes=(\d+)-(\d+)", proxy.requests))
+
+
+def test_a_large_blob_is_pulled_in_parallel_byte_ranges(
+    http: httpx.Client, own_daemon: RunningDaemon, registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    _small_parts(monkeypatch)
+    blob = os.urandom(6_500_000)
+    digest, config = _publish_model(registry.host, "parts/whole", blob, own_daemon.settings.models.parent)
+    proxy = _ThrottlingProxy(int(registry.host.rsplit(":", 1)[1]))
+    name = f"{proxy.host}/parts/whole:latest"
+    recorder = _Recorder(own_daemon)
+    try:
+        lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
+        assert lines[-1] == {"status": "success"}
+        assert (own_daemon.settings.models / "blobs" / digest.replace(":", "-")).read_bytes() == blob
+        # Seven ranges of at most 1 MB that cover the blob exactly, none fetched twice.
+        ranges = _requested_ranges(proxy)
+        assert len(ranges) == 7 and ranges[0][0] == 0 and ranges[-1][1] == len(blob) - 1
+        assert all(a[1] + 1 == b[0] for a, b in zip(ranges, ranges[1:]))
+        assert not list((own_daemon.settings.models / "blobs").glob(digest.replace(":", "-") + "-partial*"))
+        # Every byte that crossed the network was published, once.
+        assert recorder.wait_total("pull", len(blob) + len(config)) == len(blob) + len(config)
+    finally:
+        proxy.close()
+        http.request("DELETE", "/api/delete", json={"model": name})
+
+
+def test_an_interrupted_parallel_pull_resumes_with_only_the_missing_ranges(
+    http: httpx.Client, own_daemon: RunningDaemon, registry: RunningRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry dies mid-way through a parted pull, which gives up; the parts'
+    progress is on disk (as after a daemon restart) and the next pull fetches only
+    what is missing."""
+    import os
+
+    from ollama_actors.management.adapters.part_file import sidecar_path
+
+    _small_parts(monkeypatch)
+    monkeypatch.setattr(PullJob, "RETRY_DELAYS_S", (0.05,))
+    blob = os.urandom(16_000_000)  # 16 parts; ~2 s through the throttling proxy at 4 parts at once
+    digest, config = _publish_model(registry.host, "parts/cut", blob, own_daemon.settings.models.parent)
+    proxy = _ThrottlingProxy(int(registry.host.rsplit(":", 1)[1]))
+    name = f"{proxy.host}/parts/cut:latest"
+    partial = own_daemon.settings.models / "blobs" / (digest.replace(":", "-") + "-partial")
+    result: list[list[dict[str, object]]] = []
+    puller = threading.Thread(target=lambda: result.append(_lines(http, "/api/pull", {"model": name, "insecure": True})))
+    try:
+        puller.start()
+        deadline = time.monotonic() + 30  # a bounded poll on what crossed the proxy
+        while proxy.to_client < len(blob) // 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        registry.stop()
+        puller.join(30)
+        assert not puller.is_alive() and str(result[0][-1]["error"]).startswith("max retries exceeded: ")
+        record = json.loads(sidecar_path(partial).read_text())
+        kept = sum(done for _, _, done in record["parts"])
+        assert len(blob) // 4 <= kept < len(blob)
+
+        registry.restart()
+        before = proxy.to_client
+        lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
+        assert lines[-1] == {"status": "success"}
+        first = next(line for line in lines if line.get("digest") == digest)
+        assert first["completed"] == kept  # resumed from the recorded parts
+        crossed = proxy.to_client - before
+        # The missing bytes, the config and a few headers: not the blob again.
+        assert len(blob) - kept <= crossed < len(blob) - kept + len(config) + 100_000
+        assert (own_daemon.settings.models / "blobs" / digest.replace(":", "-")).read_bytes() == blob
+        assert not partial.exists() and not sidecar_path(partial).exists()
+    finally:
+        if registry.process.poll() is not None:
+            registry.restart()
+        proxy.close()
+        http.request("DELETE", "/api/delete", json={"model": name})
+
+
+def test_push_mounts_a_blob_another_repository_of_the_registry_holds(
+    http: httpx.Client, own_daemon: RunningDaemon, registry: RunningRegistry
+) -> None:
+    proxy = _ThrottlingProxy(int(registry.host.rsplit(":", 1)[1]))
+    first, second = f"{proxy.host}/mount/a:latest", f"{proxy.host}/mount/b:latest"
+    recorder = _Recorder(own_daemon)
+    try:
+        assert http.post("/api/copy", json={"source": TINY, "destination": first}).status_code == 200
+        manifest = json.loads((own_daemon.settings.models / "manifests" / proxy.host / "mount/a/latest").read_bytes())
+        blobs = [*manifest["layers"], manifest["config"]]
+        assert _lines(http, "/api/push", {"model": first, "insecure": True})[-1] == {"status": "success"}
+        assert b"mount=" not in proxy.requests  # nothing to mount from yet: uploaded
+        uploaded = recorder.wait_total("push", sum(b["size"] for b in blobs))
+        proxy.requests = b""
+
+        assert http.post("/api/copy", json={"source": TINY, "destination": second}).status_code == 200
+        pushed = _lines(http, "/api/push", {"model": second, "insecure": True})
+        assert pushed[-1] == {"status": "success"}
+        sent = proxy.requests.decode("latin-1")
+        for blob in blobs:  # each blob was mounted from mount/a, and no byte of it uploaded
+            assert f"POST /v2/mount/b/blobs/uploads/?mount={blob['digest'].replace(':', '%3A')}&from=mount%2Fa" in sent
+        assert "PATCH /v2/mount/b/" not in sent and "PUT /v2/mount/b/blobs/" not in sent
+        last_of = {line["digest"]: line for line in pushed if "digest" in line}
+        assert all(last_of[b["digest"]]["completed"] == b["size"] for b in blobs)
+        served = httpx.get(f"http://{registry.host}/v2/mount/b/blobs/{blobs[0]['digest']}")
+        assert served.status_code == 200 and len(served.content) == blobs[0]["size"]
+        assert recorder.total("push") == uploaded  # the mount moved nothing
+    finally:
+        proxy.close()
+        for name in (first, second):
+            http.request("DELETE", "/api/delete", json={"model": name})
+
+
+def test_a_pull_right_after_a_failed_pull_of_the_same_model_starts_a_fresh_job(
+    http: httpx.Client, registry: RunningRegistry
+) -> None:
+    """Regression (issue 6): the next pull used to meet the dying job's child id and get
+    503 "pull could not start"."""
+    name = f"{registry.host}/race/absent:latest"
+    for _ in range(15):
+        lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
+        assert lines == [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
+
+
+# --- the CLI on a terminal: bars, and Ctrl-C leaving a resumable partial ---------------------
+
+
+def _terminal_env(daemon: RunningDaemon, home: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "XDG_RUNTIME_DIR"))}
+    home.mkdir(exist_ok=True)
+    return env | {"OLLAMA_SOCKET": str(daemon.socket), "HOME": str(home), "TERM": "xterm-256color"}
+
+
+def test_cli_pull_on_a_terminal_draws_ollamas_bars(
+    http: httpx.Client, own_daemon: RunningDaemon, registry: RunningRegistry, tmp_path: Path
+) -> None:
+    from tests.fixtures.terminal import Terminal
+
+    remote = f"{registry.host}/cli/bars:latest"
+    assert http.post("/api/copy", json={"source": TINY, "destination": remote}).status_code == 200
+    assert _lines(http, "/api/push", {"model": remote, "insecure": True})[-1] == {"status": "success"}
+    assert http.request("DELETE", "/api/delete", json={"model": remote}).status_code == 200
+    term = Terminal(["pull", "--insecure", remote], _terminal_env(own_daemon, tmp_path / "home"), cols=100)
+    try:
+        term.expect("pulling manifest")
+        # One bar per blob, drawn in place: "pulling 1a2b3c4d5e6f: 100% ▕████▏ 553 KB"
+        bar = term.expect(r"pulling [0-9a-f]{12}: 100% ▕█+▏ +\d+(\.\d)? [KM]?B")
+        assert len(bar.group(0).rstrip()) < 100
+        term.expect("verifying sha256 digest")
+        term.expect("writing manifest")
+        term.expect("success")
+        assert term.wait(30) == 0
+    finally:
+        term.close()
+        http.request("DELETE", "/api/delete", json={"model": remote})
+
+
+def test_ctrl_c_in_the_cli_pull_leaves_a_partial_the_next_pull_resumes(
+    http: httpx.Client, own_daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    """Ctrl-C ends the CLI with 130; the daemon, whose only watcher left, cancels the
+    download and keeps what arrived; the next pull fetches only the rest."""
+    import hashlib
+    import os
+
+    from ollama_actors.management.actors.transfers import pull_key
+    from tests.fixtures.terminal import CTRL_C, Terminal
+
+    blob = os.urandom(4_000_000)  # ~2 s at the slow registry's 2 MB/s
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    hostile = _Hostile(_manifest(digest, len(blob)), blob)
+    hostile.slow = True
+    name = f"{hostile.host}/cli/ctrlc:latest"
+    partial = own_daemon.settings.models / "blobs" / (digest.replace(":", "-") + "-partial")
+    term = Terminal(["pull", "--insecure", name], _terminal_env(own_daemon, tmp_path / "home"), cols=120)
+    try:
+        # A running bar: percent, sizes, speed and time left.
+        term.expect(r"pulling [0-9a-f]{12}: +\d+% ▕[█ ]*▏ +[\d.]+ [KM]?B/ *[\d.]+ MB +[\d.]+ [KM]?B/s +\d+s")
+        job = own_daemon.names.whereis(pull_key(name))
+        assert job is not None
+        assert "\r\x1b[K" in term.raw  # the bar is redrawn in place, not one line per update
+        term.send(CTRL_C)
+        assert term.wait(30) == 130
+        deadline = time.monotonic() + 30  # the job ends once it notices nobody watches
+        while job.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not job.is_alive()
+        kept = partial.stat().st_size
+        assert 0 < kept < len(blob)
+
+        hostile.slow = False
+        lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
+        assert lines[-1] == {"status": "success"}
+        assert hostile.ranges[-1] == f"bytes={kept}-"
+        assert (own_daemon.settings.models / "blobs" / digest.replace(":", "-")).read_bytes() == blob
+    finally:
+        term.close()
+        hostile.close()
+        http.request("DELETE", "/api/delete", json={"model": name})
+
+
+def test_a_registry_that_does_not_honour_byte_ranges_gets_one_stream(
+    http: httpx.Client, own_daemon: RunningDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake registry answers every Range with the rest of the blob, not the part
+    asked for: the parts are dropped and the blob comes as one stream."""
+    import hashlib
+    import os
+
+    _small_parts(monkeypatch)
+    blob = os.urandom(3_500_000)
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    hostile = _Hostile(_manifest(digest, len(blob)), blob)
+    name = f"{hostile.host}/ranges/ignored:latest"
+    try:
+        lines = _lines(http, "/api/pull", {"model": name, "insecure": True})
+        assert lines[-1] == {"status": "success"}
+        assert any(r.startswith("bytes=") and r.split("-")[1] for r in hostile.ranges)  # parts were tried
+        assert hostile.ranges[-1] == ""  # then one plain stream
+        assert (own_daemon.settings.models / "blobs" / digest.replace(":", "-")).read_bytes() == blob
+    finally:
+        hostile.close()
+        http.request("DELETE", "/api/delete", json={"model": name})
+
+
+def test_a_parallel_pull_cut_by_a_daemon_restart_resumes_with_only_the_missing_ranges(
+    registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon stops in the middle of a parted pull (held in its retry back-off by a
+    dead registry, so its graceful stop cannot let it finish); a new daemon on the
+    same store reads the parts' record and fetches only the ranges that are missing."""
+    import os
+
+    from ollama_actors.management.adapters.part_file import sidecar_path
+
+    _small_parts(monkeypatch)
+    monkeypatch.setattr(PullJob, "RETRY_DELAYS_S", (60.0,))
+    blob = os.urandom(16_000_000)
+    digest, config = _publish_model(registry.host, "parts/restart", blob, tmp_path)
+    proxy = _ThrottlingProxy(int(registry.host.rsplit(":", 1)[1]))
+    name = f"{proxy.host}/parts/restart:latest"
+    store = tmp_path / "store"
+    partial = store / "blobs" / (digest.replace(":", "-") + "-partial")
+    first = start_daemon(store, num_thread=1, grace_period_s=0.2)
+    second: RunningDaemon | None = None
+
+    def pull_until_cut() -> None:
+        with httpx.Client(base_url=first.base_url, timeout=60) as client:
+            try:
+                _lines(client, "/api/pull", {"model": name, "insecure": True})
+            except httpx.HTTPError:
+                pass  # the daemon went away under it
+
+    puller = threading.Thread(target=pull_until_cut)
+    try:
+        puller.start()
+        deadline = time.monotonic() + 30  # a bounded poll on what crossed the proxy
+        while proxy.to_client < len(blob) // 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        registry.stop()  # the parts break off; the pull cannot finish during the graceful stop
+        first.stop()
+        puller.join(30)
+        for worker in [t for t in threading.enumerate() if t.name == "PullJob-worker" or t.name.startswith("blob-part")]:
+            worker.join(30)  # the cancelled worker saves the parts' record on its way out
+        kept = sum(done for _, _, done in json.loads(sidecar_path(partial).read_text())["parts"])
+        assert len(blob) // 4 <= kept < len(blob)
+
+        registry.restart()
+        second = start_daemon(store, num_thread=1)
+        before = proxy.to_client
+        with httpx.Client(base_url=second.base_url, timeout=60) as client:
+            lines = _lines(client, "/api/pull", {"model": name, "insecure": True})
+        assert lines[-1] == {"status": "success"}
+        assert next(line for line in lines if line.get("digest") == digest)["completed"] == kept
+        crossed = proxy.to_client - before
+        assert len(blob) - kept <= crossed < len(blob) - kept + len(config) + 100_000
+        assert (store / "blobs" / digest.replace(":", "-")).read_bytes() == blob
+    finally:
+        if registry.process.poll() is not None:
+            registry.restart()
+        if second is not None:
+            second.stop()
+        proxy.close()

@@ -47,10 +47,12 @@ from ollama_actors.kernel import ExitReason, GenServer, handle_call
 from ollama_actors.kernel.names import Names
 from ollama_actors.kernel.reply import ReplyTo
 from ollama_actors.management.adapters.fs_store import FileSystemModelStore
+from ollama_actors.management.adapters.part_file import sidecar_path
 from ollama_actors.management.ports import Quantizer
 from ollama_actors.management.domain.stored import StoredManifest
 from ollama_actors.management.domain.capabilities import derive_capabilities
 from ollama_actors.management.domain.create_plan import CreatePlan, Quantized, plan_create
+from ollama_actors.management.domain.mounts import mount_sources
 from ollama_actors.management.domain.quantization import Quantization
 from ollama_actors.management.domain.show import format_parameters, generated_modelfile
 from ollama_actors.management.messages import (
@@ -191,13 +193,17 @@ class ModelManager(GenServer):
     def _on_commit_partial(self, msg: CommitBlobPartial, reply: ReplyTo) -> None:
         digest = parse_digest(msg.digest)
         temp = self.store.new_blob_temp()
-        os.replace(self._partial(digest), temp)
+        partial = self._partial(digest)
+        os.replace(partial, temp)
         self.store.commit_blob(temp, digest)
+        sidecar_path(partial).unlink(missing_ok=True)
         reply.set(None)
 
     @handle_call(DiscardBlobPartial)
     def _on_discard_partial(self, msg: DiscardBlobPartial, reply: ReplyTo) -> None:
-        self._partial(parse_digest(msg.digest)).unlink(missing_ok=True)
+        partial = self._partial(parse_digest(msg.digest))
+        partial.unlink(missing_ok=True)
+        sidecar_path(partial).unlink(missing_ok=True)
         reply.set(None)
 
     def _partial(self, digest: Digest) -> Path:
@@ -257,7 +263,8 @@ class ModelManager(GenServer):
             (str(layer.digest), self.store.blob_path(layer.digest), layer.size)
             for layer in (*manifest.layers, manifest.config)
         )
-        reply.set(ManifestForPush(stored.name.full, stored.raw, manifest.media_type, blobs))
+        mounts = mount_sources(stored, self.store.list_manifests())
+        reply.set(ManifestForPush(stored.name.full, stored.raw, manifest.media_type, blobs, mounts))
 
     @handle_call(ImportBundled)
     def _on_import_bundled(self, msg: ImportBundled, reply: ReplyTo) -> None:

@@ -12,7 +12,10 @@ URLs come from ``Digest`` values, never from registry text.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +26,16 @@ import httpx
 from ollama_actors.domain.digests import Digest
 from ollama_actors.domain.errors import OllamaError
 from ollama_actors.domain.names import ModelName
+from ollama_actors.management.domain.registry_auth import signing_payload, token_url
 
-__all__ = ["MANIFEST_ACCEPT", "OciRegistry", "RegistryError", "TransientRegistryError", "registry_base"]
+__all__ = [
+    "MANIFEST_ACCEPT",
+    "OciRegistry",
+    "RangeNotSupportedError",
+    "RegistryError",
+    "TransientRegistryError",
+    "registry_base",
+]
 
 MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_ACCEPT = f"{MANIFEST_MEDIA_TYPE}, application/vnd.oci.image.manifest.v1+json"
@@ -44,6 +55,12 @@ class Writer(Protocol):
         """Drop what was written: the download starts again from byte 0."""
 
 
+class Signer(Protocol):
+    """Signs a token request as Ollama does (``adapters/ssh_key.Ed25519Signer``)."""
+
+    def sign(self, data: bytes, /) -> str: ...
+
+
 class RegistryError(OllamaError):
     """A registry refused, failed or misbehaved (Ollama's wording in ``message``)."""
 
@@ -52,6 +69,10 @@ class RegistryError(OllamaError):
 
 class TransientRegistryError(RegistryError):
     """A failure worth retrying: the connection broke, or the registry answered 5xx/429."""
+
+
+class RangeNotSupportedError(RegistryError):
+    """The registry answered a Range request with the whole blob: fetch it as one stream."""
 
 
 def registry_base(name: ModelName, *, insecure: bool) -> str:
@@ -64,9 +85,10 @@ def registry_base(name: ModelName, *, insecure: bool) -> str:
 class OciRegistry:
     def __init__(
         self, name: ModelName, *, insecure: bool, timeout: float = 30.0, upload_chunk: int = UPLOAD_CHUNK,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None, signer: Signer | None = None,
     ) -> None:
         self._name = name
+        self._signer = signer
         self._base = registry_base(name, insecure=insecure)
         self._repo = f"{name.namespace}/{name.model}"
         self._token: str | None = None
@@ -110,6 +132,28 @@ class OciRegistry:
                 done += len(chunk)
                 progress(done)
 
+    def download_range(self, digest: Digest, start: int, end: int, write: Callable[[bytes], object]) -> None:
+        """Hand bytes ``[start, end)`` of the blob to ``write``, chunk by chunk as received.
+
+        Raises ``RangeNotSupportedError`` (before any byte is written) when the
+        registry does not answer 206 with that range, and ``RegistryError`` when it
+        sends more than asked (a hostile registry must not fill the disk).
+        """
+        url = f"{self._base}/v2/{self._repo}/blobs/{digest}"
+        with self._send("GET", url, headers={"Range": f"bytes={start}-{end - 1}"}, stream=True) as response:
+            if response.status_code == 404:
+                raise RegistryError(f"pull model blob {digest}: file does not exist", status=404)
+            self._check(response)
+            content_range = response.headers.get("Content-Range", "")
+            if response.status_code != 206 or not content_range.startswith(f"bytes {start}-{end - 1}/"):
+                raise RangeNotSupportedError(f"registry ignored the range {start}-{end - 1} of {digest}")
+            left = end - start
+            for chunk in response.iter_raw():
+                if len(chunk) > left:
+                    raise RegistryError(f"registry sent more than the range {start}-{end - 1} of {digest}")
+                left -= len(chunk)
+                write(chunk)
+
     # ---- push ----
     def blob_exists(self, digest: Digest) -> bool:
         url = f"{self._base}/v2/{self._repo}/blobs/{digest}"
@@ -119,10 +163,23 @@ class OciRegistry:
             self._check(response)
             return True
 
-    def upload_blob(self, digest: Digest, path: Path, size: int, progress: Progress) -> None:
-        """POST an upload, PATCH it in chunks when large, then PUT with the digest."""
-        with self._send("POST", f"{self._base}/v2/{self._repo}/blobs/uploads/") as response:
+    def upload_blob(
+        self, digest: Digest, path: Path, size: int, progress: Progress, *, mount_from: str | None = None
+    ) -> bool:
+        """POST an upload, PATCH it in chunks when large, then PUT with the digest.
+
+        With ``mount_from`` (another ``<namespace>/<model>`` of this registry that
+        holds the blob) the POST first asks for a cross-repository mount: 201 means
+        the registry linked the blob and nothing is uploaded (returns True); 202 is
+        an ordinary upload session (the registry could not mount), used as such.
+        """
+        url = f"{self._base}/v2/{self._repo}/blobs/uploads/"
+        if mount_from:
+            url = str(httpx.URL(url).copy_merge_params({"mount": str(digest), "from": mount_from}))
+        with self._send("POST", url) as response:
             self._check(response)
+            if mount_from and response.status_code == 201:
+                return True
             location = self._location(response)
         with path.open("rb") as f:
             done = 0
@@ -139,6 +196,7 @@ class OciRegistry:
         with self._send("PUT", str(url), headers={"Content-Type": "application/octet-stream"}, content=data) as response:
             self._check(response)
         progress(size)
+        return False
 
     def put_manifest(self, raw: bytes, media_type: str = MANIFEST_MEDIA_TYPE) -> None:
         url = f"{self._base}/v2/{self._repo}/manifests/{self._name.tag}"
@@ -195,10 +253,8 @@ class OciRegistry:
         realm_url, origin = httpx.URL(realm), httpx.URL(url)
         if realm_url.host != origin.host:
             raise RegistryError(f'realm host "{realm_url.host}" does not match original host "{origin.host}"')
-        query = [(k, v) for k, v in params.items() if k != "scope"]
-        query += [("scope", s) for s in params.get("scope", "").split() if s]
         try:
-            response = self._client.get(realm_url, params=query)
+            response = self._token_request(realm, params)
         except httpx.HTTPError as error:
             raise RegistryError(f"token request: {error}") from None
         if response.status_code >= 400:
@@ -208,6 +264,19 @@ class OciRegistry:
         if not isinstance(token, str) or not token:
             raise RegistryError("unauthorized: no token in the registry's answer", status=401)
         return token
+
+    def _token_request(self, realm: str, params: dict[str, str]) -> httpx.Response:
+        """GET the token; with a signer, Ollama's signed request (``ts``, ``nonce``,
+        ``Authorization: <key>:<signature>`` over the exact URL sent)."""
+        if self._signer is None:
+            query = [(k, v) for k, v in params.items() if k != "scope"]
+            query += [("scope", s) for s in params.get("scope", "").split() if s]
+            return self._client.get(realm, params=query)
+        nonce = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        url = token_url(realm, params.get("service", ""), params.get("scope", "").split(" "),
+                        ts=int(time.time()), nonce=nonce)
+        signature = self._signer.sign(signing_payload("GET", url))
+        return self._client.get(url, headers={"Authorization": signature})
 
     def _check(self, response: httpx.Response, *, prefix: str = "") -> None:
         if response.status_code < 400:

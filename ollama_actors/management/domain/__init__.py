@@ -21,6 +21,8 @@ from ollama_actors.management.domain.layout import (
     name_from_manifest_parts,
     normalized_blob_filename,
 )
+from ollama_actors.management.domain.mounts import mount_sources
+from ollama_actors.management.domain.parts import Part, PartsState, plan_parts
 from ollama_actors.management.domain.pruning import (
     DEFAULT_PRUNE_GRACE_SECONDS,
     BlobFile,
@@ -39,6 +41,8 @@ __all__ = [
     "DEFAULT_PRUNE_GRACE_SECONDS",
     "MANIFESTS_DIR",
     "MANIFEST_TEMP_SUFFIX",
+    "Part",
+    "PartsState",
     "StoredManifest",
     "blob_relpath",
     "digest_from_blob_filename",
@@ -47,8 +51,10 @@ __all__ = [
     "is_stale",
     "manifest_relpath",
     "manifest_temp_prefix",
+    "mount_sources",
     "name_from_manifest_parts",
     "normalized_blob_filename",
+    "plan_parts",
     "prune_plan",
     "unreferenced",
     "unreferenced_after_delete",

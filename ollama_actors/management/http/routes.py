@@ -27,8 +27,8 @@ from ollama_actors.domain.errors import (
 from ollama_actors.edge.deps import EdgeDeps
 from ollama_actors.edge.json_body import Fields, read_json
 from ollama_actors.domain.names import parse_name
-from ollama_actors.kernel import ChildSpec, DuplicateChildError, Restart, StartChild, call
-from ollama_actors.management.actors.transfers import PullJob, PushJob, WatchTransfer, pull_key
+from ollama_actors.kernel import ChildSpec, Restart, StartChild, StartError, call
+from ollama_actors.management.actors.transfers import PullJob, PushJob, TransferRunningError, WatchTransfer, pull_key
 from ollama_actors.management.http.progress import respond_progress
 from ollama_actors.management.messages import (
     AbortBlobUpload,
@@ -142,20 +142,23 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
         transfer_request = TransferRequest(name, insecure=f.bool("insecure"))
         stream: TokenStream[CreateProgress] = TokenStream()
         # A pull of a model already being pulled joins that job (one download, both
-        # see its progress); the supervisor's unique child ids make the check atomic.
+        # see its progress). Each job has its own child id; the job itself claims
+        # the model's name in its init, which the supervisor runs one at a time,
+        # so two starts cannot both win, and a job that is ending (it released the
+        # name first) never blocks the next pull.
         key = pull_key(name) if job is PullJob else None
-        for _ in range(3):
+        for _ in range(START_ATTEMPTS):
             running = deps.names.whereis(key) if key else None
             if running is not None:
                 try:
                     await ask(running, WatchTransfer(stream), timeout=timeout)
                     break
-                except ServiceUnavailableError:  # it just finished: start a new one
+                except ServiceUnavailableError:  # it is ending: start a new one
                     continue
             # The job is a temporary child of the transfer supervisor; it holds the
             # stream, so its crash ends the stream with an error line.
             spec = ChildSpec(
-                id=key or f"{kind}:{uuid.uuid4().hex[:12]}",
+                id=f"{key or kind}#{uuid.uuid4().hex[:12]}",
                 start=lambda link: job.start_link(link, transfer_request, stream, deps.names, key=key),
                 restart=Restart.TEMPORARY,
                 shutdown=5.0,
@@ -163,8 +166,10 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
             try:
                 await ask(deps.actor("transfer_supervisor"), StartChild(spec), timeout=timeout)
                 break
-            except DuplicateChildError:  # another request started it first: watch it
-                continue
+            except StartError as error:
+                if not _caused_by(error, TransferRunningError):
+                    raise
+                # another request started it first: watch it
         else:
             raise ServiceUnavailableError(f"{kind} could not start, please try again")
         return await respond_progress(stream, streaming=f.bool("stream", True))
@@ -178,6 +183,18 @@ def management_blueprint(deps: EdgeDeps) -> Blueprint:
         return await transfer("push", PushJob)
 
     return bp
+
+
+START_ATTEMPTS = 8  # each lost race means another request's job is now there to watch
+
+
+def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is in the ``cause`` chain of a ``StartError``."""
+    while error is not None:
+        if isinstance(error, kind):
+            return True
+        error = getattr(error, "cause", None) or error.__cause__
+    return False
 
 
 def _summary_json(model: ModelSummary) -> dict[str, Any]:
