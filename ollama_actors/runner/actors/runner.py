@@ -1,13 +1,15 @@
 """Runner: owns one loaded model (a ``ModelHost``) and the jobs decoding on it.
 
 The model is decoded elsewhere (the runner process's loop, which batches every
-active sequence into one decode step); this actor renders prompts, submits
-sequences, and turns each step's events (one ``_Events`` message per step,
-whatever the number of sequences) into chunks on the clients' token streams.
-Its mailbox is therefore never blocked by decoding: only by a tokenize or
-embed call, or the initial load. A job's stream is held by the kernel: if this
-actor crashes, the client gets one clear error line and the supervisor
-restarts us.
+active sequence into one decode step). This actor renders prompts, submits
+sequences, and keeps the books: slots, the scheduler's ``JobDone``, the final
+``Completed``. The tokens themselves do not pass through its mailbox: each
+step's events are routed, on the host's event thread, to the sequences' data
+paths (``SequenceStream``), which push chunks onto the clients' token streams;
+only a sequence's end reaches this actor as a message. Its mailbox is thus
+never blocked by decoding, only by a tokenize or embed call, or the initial
+load. A job's stream is held by the kernel: if this actor crashes, the client
+gets one clear error line and the supervisor restarts us.
 
 Loading happens in the first message after ``init`` (so starting the actor is
 quick for the supervisor); a model that cannot load is reported to the
@@ -34,15 +36,14 @@ import signal
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import structlog
 
-from ollama_actors.bridge.stream import PushResult
 from ollama_actors.domain.errors import OllamaError, RunnerError
 from ollama_actors.kernel import ExitReason, GenServer, ReplyTo, handle_call, handle_cast, handle_info
 from ollama_actors.kernel.messages import cast, send_info
-from ollama_actors.runner.domain.output_parser import OutputParser, output_parser_for
+from ollama_actors.runner.domain.output_parser import output_parser_for
 from ollama_actors.runner.domain.prompting import render_prompt
 from ollama_actors.runner.messages import (
     Assign,
@@ -62,6 +63,7 @@ from ollama_actors.runner.messages import (
 from ollama_actors.kernel.names import Names
 from ollama_actors.runner.ports import (
     CompletionRequest,
+    EventsListener,
     GenerationStats,
     LoadSpec,
     ModelHost,
@@ -69,6 +71,7 @@ from ollama_actors.runner.ports import (
     Runtime,
     SeqEvent,
 )
+from ollama_actors.runner.actors.sequence_stream import SequenceStream
 
 __all__ = ["Runner", "RUNNER_CRASHED"]
 
@@ -84,18 +87,16 @@ class _Load:
 
 
 @dataclass(frozen=True)
-class _Events:
-    events: Sequence[SeqEvent]
-
-
-@dataclass(frozen=True)
 class _EngineFailed:
     description: str
 
 
 @dataclass(frozen=True)
-class _Resume:
+class _Ended:
+    """A sequence's last event (None: its client left), from the host's thread."""
+
     seq: int
+    event: SeqEvent | None
 
 
 @dataclass(frozen=True)
@@ -103,17 +104,6 @@ class _Gone:
     """A client left: the stream it read."""
 
     stream: object
-
-
-@dataclass
-class _Slot:
-    seq: int
-    job: GenerateJob
-    prompt_text: str = ""
-    pieces: list[str] = field(default_factory=list)  # raw output, for ``context``
-    output: OutputParser = OutputParser()  # raw output → content / thinking / tool calls
-    load_duration_ns: int = 0
-    paused: bool = False
 
 
 class Runner(GenServer):
@@ -130,7 +120,9 @@ class Runner(GenServer):
         self._runtime = runtime
         self._names = names
         self._model: ModelHost | None = None
-        self._slots: dict[int, _Slot] = {}
+        # seq → its data path; read by the host's event thread to route events (a
+        # dict lookup, atomic in CPython), written only here.
+        self._slots: dict[int, SequenceStream] = {}
         self._waiting: deque[GenerateJob | EmbedJob] = deque()  # admitted, no slot yet
         self._seq = 0
 
@@ -162,8 +154,7 @@ class Runner(GenServer):
         log.info("runner_loaded", key=self._key, seconds=round(time.monotonic() - started, 3),
                  num_ctx=self._model.context_length, parallel=self._parallel, pid=self._pid())
         ref = self.actor_ref  # the host's threads report back as messages
-        self._model.listen(lambda events: send_info(ref, _Events(events)),
-                           lambda description: send_info(ref, _EngineFailed(description)))
+        self._model.listen(_router(self._slots, ref), lambda description: send_info(ref, _EngineFailed(description)))
         if isinstance(self._model, ProcessHostedModel):
             self._model.monitor(lambda pid, code: send_info(ref, RunnerProcessExited(pid, code)))
         self._tell_scheduler(RunnerReady(self._key, self.actor_ref, self._slot_ctx()))
@@ -225,8 +216,12 @@ class Runner(GenServer):
     def _begin(self, job: GenerateJob) -> None:
         """Render the prompt and submit the sequence; a bad prompt fails only this request."""
         self._seq += 1
-        slot = _Slot(seq=self._seq, job=job, load_duration_ns=time.monotonic_ns() - job.started_ns)
-        model = self._loaded()
+        model, ref = self._loaded(), self.actor_ref
+        slot = SequenceStream(
+            seq=self._seq, job=job, host=model,
+            on_end=lambda s, event: send_info(ref, _Ended(s.seq, event)),
+            load_duration_ns=time.monotonic_ns() - job.started_ns,
+        )
         try:
             slot.prompt_text = render_prompt(
                 job.model, job.prompt, count_tokens=lambda text: len(model.tokenize(text)),
@@ -242,64 +237,43 @@ class Runner(GenServer):
             job.stream.fail(error)
             return
         self._slots[slot.seq] = slot
-        job.stream.on_drain = lambda seq=slot.seq, ref=self.actor_ref: send_info(ref, _Resume(seq))
+        job.stream.on_drain = slot.resume
         model.submit(
             slot.seq,
             CompletionRequest(prompt=slot.prompt_text, sampling=job.sampling, grammar=job.grammar),
             job.request_id,
         )
 
-    @handle_info(_Events)
-    def _on_events(self, msg: _Events) -> None:
-        for event in msg.events:
-            slot = self._slots.get(event.seq)
-            if slot is not None:
-                self._apply(slot, event)
-        self._admit()
-
-    def _apply(self, slot: _Slot, event: SeqEvent) -> None:
-        if event.error is not None:
-            self._release(slot)
-            slot.job.stream.fail(event.error)
-            return
-        slot.pieces.append(event.text)
-        slot.output, chunk = slot.output.add(event.text, done=event.done)
-        if chunk is not None:
-            pushed = slot.job.stream.push(chunk)
-            if pushed is PushResult.CLOSED:
-                self._cancel(slot)
-                return
-            if pushed is PushResult.FULL and not event.done and not slot.paused:
-                slot.paused = True
-                self._loaded().pause(slot.seq)
-        if event.done:
-            self._complete(slot, event)
-
-    @handle_info(_Resume)
-    def _on_resume(self, msg: _Resume) -> None:
+    @handle_info(_Ended)
+    def _on_ended(self, msg: _Ended) -> None:
         slot = self._slots.get(msg.seq)
-        if slot is not None and slot.paused:
-            slot.paused = False
-            self._loaded().resume(slot.seq)
+        if slot is None:
+            return
+        if msg.event is None:
+            self._log_cancelled(slot)
+            self._release(slot)
+        elif msg.event.error is not None:
+            self._release(slot)
+            slot.job.stream.fail(msg.event.error)
+        else:
+            self._complete(slot, msg.event)
+        self._admit()
 
     @handle_info(_Gone)
     def _on_gone(self, msg: _Gone) -> None:
         """A client left: cancel its sequence now, or drop its job if it had no slot yet."""
         for slot in list(self._slots.values()):
             if slot.job.stream is msg.stream:
-                self._cancel(slot)
+                self._loaded().cancel(slot.seq)
+                self._log_cancelled(slot)
+                self._release(slot)
         gone = [job for job in self._waiting if isinstance(job, GenerateJob) and job.stream is msg.stream]
         for job in gone:
             self._waiting.remove(job)
             self._done(job.keep_alive_s)
         self._admit()
 
-    def _cancel(self, slot: _Slot) -> None:
-        self._loaded().cancel(slot.seq)
-        structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
-        self._release(slot)
-
-    def _complete(self, slot: _Slot, event: SeqEvent) -> None:
+    def _complete(self, slot: SequenceStream, event: SeqEvent) -> None:
         stats = event.stats or GenerationStats(0, 0, 0, 0)
         context = None
         if slot.job.want_context:
@@ -319,9 +293,13 @@ class Runner(GenServer):
         self._release(slot)
         slot.job.stream.set(completed)
 
-    def _release(self, slot: _Slot) -> None:
+    def _release(self, slot: SequenceStream) -> None:
         if self._slots.pop(slot.seq, None) is not None:
             self._done(slot.job.keep_alive_s)
+
+    @staticmethod
+    def _log_cancelled(slot: SequenceStream) -> None:
+        structlog.get_logger().info("generation_cancelled", request_id=slot.job.request_id)
 
     # ---- helpers ----
     def _slot_ctx(self) -> int:
@@ -343,6 +321,23 @@ class Runner(GenServer):
         scheduler = self._names.whereis("scheduler")
         if scheduler is not None:
             cast(scheduler, message)
+
+
+def _router(slots: dict[int, SequenceStream], ref: object) -> EventsListener:
+    """The host thread's listener: each event to its sequence's data path. A fault
+    there (a bug) must not kill the host's reader thread silently: it crashes the
+    Runner instead."""
+
+    def route(events: Sequence[SeqEvent]) -> None:
+        try:
+            for event in events:
+                slot = slots.get(event.seq)
+                if slot is not None:
+                    slot.deliver(event)
+        except Exception as error:  # reported as a crash of the Runner
+            send_info(ref, _EngineFailed(f"delivering events failed: {error!r}"))  # type: ignore[arg-type]
+
+    return route
 
 
 def _reply_of(job: GenerateJob | EmbedJob) -> ReplyTo:
