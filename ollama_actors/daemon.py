@@ -4,6 +4,11 @@ Exit status: 0 after SIGINT/SIGTERM (streams get the grace period to finish),
 1 when the root supervisor gives up (so systemd restarts the daemon), 2 for bad
 settings or a socket another daemon holds.
 
+Before the tree starts, ``serve`` makes sure the user's registry key
+(``~/.ollama/id_ed25519``, following ``HOME``) exists, creating it and printing
+its public key as ``ollama serve`` does; a home it cannot write to only costs a
+warning.
+
 Observability wiring lives here too: the metrics registry is fed by the runner
 supervisor's reports, the edge, the scheduler (at scrape time) and the event
 bus (``transfer.bytes``); OpenTelemetry tracing is opened only when the
@@ -37,6 +42,7 @@ from ollama_actors.edge.server import hypercorn_config, prepare_unix_socket, ser
 from ollama_actors.kernel.messages import cast
 from ollama_actors.kernel.names import Names
 from ollama_actors.logging import configure_logging
+from ollama_actors.management.adapters.ssh_key import Ed25519Signer, default_key_path
 from ollama_actors.management.messages import ImportBundled
 from ollama_actors.runner.adapters.runner_process import RunnerProcessRuntime
 from ollama_actors.runner.messages import ListRunning
@@ -46,7 +52,7 @@ from ollama_actors.systemd import SystemdEnv
 from ollama_actors.tracing import Tracing, open_tracing
 from ollama_actors.tree import ROOT_FLAGS, daemon_children
 
-__all__ = ["DaemonStopped", "serve", "serve_daemon", "settings_from_args", "version"]
+__all__ = ["DaemonStopped", "ensure_keypair", "serve", "serve_daemon", "settings_from_args", "version"]
 
 
 def version() -> str:
@@ -78,7 +84,8 @@ async def serve_daemon(
 
     ``runtime`` defaults to ``RunnerProcessRuntime``: each loaded model lives in its
     own runner process, so a native fault in llama.cpp ends that process only. Pass
-    ``LlamaCppRuntime()`` to run models inside the daemon (tests, benchmarks).
+    ``InProcessRuntime(LlamaCppRuntime())`` to run models inside the daemon (tests,
+    benchmarks).
 
     ``systemd`` (read by ``serve`` from the environment): inherited sockets are served
     instead of binding; READY/STATUS/STOPPING/WATCHDOG go to ``NOTIFY_SOCKET``.
@@ -272,6 +279,27 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
     return load_settings(env, config_path=config_path, overrides=overrides)
 
 
+def ensure_keypair(path: Path) -> bool:
+    """Create the user's registry key at ``path`` if missing, as ``ollama serve`` does.
+
+    Prints Ollama's two lines (the path, then the public key to register on
+    ollama.com) to stderr when the key is created, and returns True then. A key
+    that cannot be written (read-only home) is logged as a warning and the daemon
+    starts anyway: only a registry that asks for a signed token request needs it.
+    """
+    try:
+        created = Ed25519Signer(path).ensure()
+        public = path.with_name(path.name + ".pub").read_text(encoding="utf-8") if created else ""
+    except (OSError, ValueError) as error:
+        structlog.get_logger().warning("keypair_not_created", path=str(path), error=str(error))
+        return False
+    if created:
+        sys.stderr.write(f"Couldn't find '{path}'. Generating new private key.\n")
+        sys.stderr.write(f"Your new public key is: \n\n{public}\n")
+        sys.stderr.flush()
+    return created
+
+
 def serve(args: argparse.Namespace) -> int:
     """Entry point of ``ollama-actors serve`` (called by the CLI)."""
     try:
@@ -283,6 +311,7 @@ def serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"Error: {error}\n")
         return 2
     configure_logging(debug=settings.debug)
+    ensure_keypair(default_key_path())
     try:
         systemd = SystemdEnv.take(os.environ)  # systemd's protocol variables, read once here
         outcome = trio.run(lambda: serve_daemon(settings, handle_signals=True, systemd=systemd, tracing=tracing))

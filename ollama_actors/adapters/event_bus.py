@@ -4,6 +4,11 @@ Contexts learn of each other's changes only through events with stable wire
 names (``model.created``, ``model.deleted``, ``runner.loaded``…). Subscribers
 are callables invoked on the bus's thread; a failing subscriber is logged and
 dropped, never allowed to take the bus down.
+
+Every published event is logged with its data: at info level, except the
+high-frequency ones in ``DEBUG_EVENTS`` (``transfer.bytes``, one per part,
+chunk or attempt of a transfer), which are logged at debug level so a pull
+does not flood the daemon's log.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from ollama_actors.kernel import ExitReason, GenServer, handle_cast
 from ollama_actors.kernel.messages import cast
 from ollama_actors.kernel.names import Names
 
-__all__ = ["Event", "EventBus", "Publish", "Subscribe", "publisher"]
+__all__ = ["DEBUG_EVENTS", "Event", "EventBus", "Publish", "Subscribe", "publisher"]
+
+DEBUG_EVENTS: frozenset[str] = frozenset({"transfer.bytes"})
+"""Event names published many times per request: logged at debug, not info."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +63,9 @@ class EventBus(GenServer):
 
     @handle_cast(Publish)
     def _on_publish(self, msg: Publish) -> None:
-        structlog.get_logger().info("event", event_name=msg.event.name, **msg.event.data)
+        log = structlog.get_logger()
+        level = log.debug if msg.event.name in DEBUG_EVENTS else log.info
+        level("event", event_name=msg.event.name, **msg.event.data)
         for callback in list(self._subscribers):
             try:
                 callback(msg.event)

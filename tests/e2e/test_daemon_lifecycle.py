@@ -1,10 +1,12 @@
-"""The daemon's outer contract: it serves a store written by Ollama as it is, it stops
-cleanly on SIGTERM, and it exits non-zero when its root supervisor gives up."""
+"""The daemon's outer contract: it serves a store written by Ollama as it is, it creates
+the user's registry key under HOME, it stops cleanly on SIGTERM, and it exits non-zero
+when its root supervisor gives up."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -74,10 +76,20 @@ def test_serve_stops_cleanly_on_sigterm_and_removes_its_socket(tmp_path: Path) -
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None
+        before: list[str] = []
         for line in process.stdout:  # bounded by the timeout of the suite and the process
             if "daemon_listening" in line:
                 break
+            before.append(line)
         assert socket.exists()
+        key = tmp_path / ".ollama" / "id_ed25519"  # created under HOME, as `ollama serve` does
+        public = (tmp_path / ".ollama" / "id_ed25519.pub").read_text()
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert key.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        assert public.startswith("ssh-ed25519 AAAA")
+        printed = "".join(before)
+        assert f"Couldn't find '{key}'. Generating new private key.\n" in printed
+        assert f"Your new public key is: \n\n{public}\n" in printed
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), base_url="http://x") as client:
             assert client.get("/").text == "Ollama is running"
         process.send_signal(signal.SIGTERM)
