@@ -24,13 +24,19 @@ class Admission:
 
     draining: bool = False
 
-
-def install_admission(app: Quart, admission: Admission) -> None:
-    @app.before_request
-    async def _refuse_when_draining() -> Response | None:
-        if not admission.draining:
+    def refusal(self) -> Response | None:
+        """The answer to a new request while draining; None otherwise."""
+        if not self.draining:
             return None
         response = error_response(ServiceUnavailableError("server is shutting down"))
         response.headers["Connection"] = "close"
         response.headers["Retry-After"] = "5"
         return response
+
+
+def install_admission(app: Quart, admission: Admission) -> None:
+    """A ``before_request`` hook of its own (``create_app`` checks in its edge pipeline instead)."""
+
+    @app.before_request
+    async def _refuse_when_draining() -> Response | None:
+        return admission.refusal()

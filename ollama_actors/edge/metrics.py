@@ -100,6 +100,25 @@ class DaemonMetrics:
         )
         for direction in TRANSFER_DIRECTIONS:  # both series exist from the start, at 0
             self.transfer_bytes.labels(direction)
+        # Children of the per-request metrics by label values: ``labels()`` validates
+        # and locks on every call, the hot path of every request. The label values
+        # are the registry's own series (route rule, method, status), so the caches
+        # hold no more than the registry does.
+        self._request_counts: dict[tuple[str, str, int], Any] = {}
+        self._request_latencies: dict[tuple[str, str], Any] = {}
+
+    def request_answered(self, endpoint: str, method: str, status: int, elapsed_s: float | None) -> None:
+        """Count one answered request; observe its latency when it was timed from the start."""
+        key = (endpoint, method, status)
+        count = self._request_counts.get(key)
+        if count is None:
+            count = self._request_counts[key] = self.requests.labels(endpoint, method, str(status))
+        count.inc()
+        if elapsed_s is not None:
+            latency = self._request_latencies.get(key[:2])
+            if latency is None:
+                latency = self._request_latencies[key[:2]] = self.latency.labels(endpoint, method)
+            latency.observe(elapsed_s)
 
     def observe_supervisor(self, report: SupervisorReport) -> None:
         """A supervisor observer (``Supervisor.start_link(..., observer=...)``).
@@ -175,27 +194,28 @@ class FirstToken:
             self._metrics.time_to_first_token.labels(self._model).observe(elapsed)
 
 
-def install_metrics(app: Quart, metrics: DaemonMetrics, *, names: Any, timeout: float) -> None:
-    """Count every request; serve ``GET /metrics``."""
+def install_metrics(app: Quart, metrics: DaemonMetrics, *, names: Any, timeout: float, hooks: bool = True) -> None:
+    """Count every request (``hooks``; ``create_app`` counts in its edge pipeline
+    instead, ``edge.app``); serve ``GET /metrics``."""
+    if hooks:
 
-    @app.before_request
-    async def _start() -> None:
-        g.metrics_started = time.monotonic()
-        metrics.in_flight.inc()
+        @app.before_request
+        async def _start() -> None:
+            g.metrics_started = time.monotonic()
+            metrics.in_flight.inc()
 
-    @app.after_request
-    async def _count(response: Response) -> Response:
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        metrics.requests.labels(rule, request.method, str(response.status_code)).inc()
-        started = getattr(g, "metrics_started", None)
-        if started is not None:
-            metrics.latency.labels(rule, request.method).observe(time.monotonic() - started)
-        return response
+        @app.after_request
+        async def _count(response: Response) -> Response:
+            rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+            started = getattr(g, "metrics_started", None)
+            elapsed = time.monotonic() - started if started is not None else None
+            metrics.request_answered(rule, request.method, response.status_code, elapsed)
+            return response
 
-    @app.teardown_request
-    async def _done(_error: BaseException | None) -> None:
-        if getattr(g, "metrics_started", None) is not None:
-            metrics.in_flight.dec()
+        @app.teardown_request
+        async def _done(_error: BaseException | None) -> None:
+            if getattr(g, "metrics_started", None) is not None:
+                metrics.in_flight.dec()
 
     @app.route("/metrics", methods=["GET"])
     async def scrape() -> Response:

@@ -9,19 +9,21 @@ allowed-host check (DNS rebinding, only when bound to loopback), then the API ke
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from quart import Quart, Response, request
+from quart import Quart, Request, Response, request
 
 from ollama_actors.domain.errors import OllamaError
 from ollama_actors.edge.errors import error_response
+from ollama_actors.edge.headers import first_values
 from ollama_actors.settings import Settings
 
-__all__ = ["CorsPolicy", "host_allowed", "install_security", "is_loopback_bind"]
+__all__ = ["CorsPolicy", "EdgeSecurity", "host_allowed", "install_security", "is_loopback_bind"]
 
 # Ollama's built-in allow list (envconfig.AllowedOrigins), always added to OLLAMA_ORIGINS.
 DEFAULT_ORIGINS: tuple[str, ...] = tuple(
@@ -122,12 +124,9 @@ def host_allowed(host_header: str, *, hostname: str | None = None) -> bool:
     host = _strip_port(host_header.strip()).lower()
     if host == "":
         return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return address.is_loopback or address.is_private or address.is_unspecified or address.is_link_local
+    verdict = _address_allowed(host)
+    if verdict is not None:
+        return verdict
     if host == "localhost":
         return True
     own = (hostname if hostname is not None else socket.gethostname()).lower()
@@ -136,21 +135,37 @@ def host_allowed(host_header: str, *, hostname: str | None = None) -> bool:
     return host.endswith((".localhost", ".local", ".internal"))
 
 
-def install_security(app: Quart, settings: Settings) -> None:
-    """Install the checks as the app's first ``before_request`` hooks."""
-    policy = CorsPolicy.from_origins(settings.origins)
-    check_host = is_loopback_bind(settings.host)
-    api_key = settings.api_key.encode() if settings.api_key else None
-    limit = settings.max_body_bytes
+@functools.lru_cache(maxsize=256)
+def _address_allowed(host: str) -> bool | None:
+    """For an IP address: whether a request naming it is allowed; None for a name.
+    Cached: parsing the address is most of the check, and every request has one."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return address.is_loopback or address.is_private or address.is_unspecified or address.is_link_local
 
-    @app.before_request
-    async def _guard() -> Response | None:
-        origin = request.headers.get("Origin")
-        host = request.headers.get("Host", "")
+
+class EdgeSecurity:
+    """The checks, built once from the settings; run by the edge pipeline
+    (``create_app``, ``edge.app``) on the request object and its headers read in one pass
+    (``edge.headers.first_values``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.policy = CorsPolicy.from_origins(settings.origins)
+        self._check_host = is_loopback_bind(settings.host)
+        self._api_key = settings.api_key.encode() if settings.api_key else None
+        self._limit = settings.max_body_bytes
+
+    def check(self, req: Request, headers: Mapping[str, str]) -> Response | None:
+        """Before the view: a response that refuses the request, or None to go on."""
+        policy = self.policy
+        origin = headers.get("origin")
+        host = headers.get("host", "")
         if origin is not None and origin not in (f"http://{host}", f"https://{host}"):
             if not policy.allows(origin):
                 return Response(b"", status=403)
-            if request.method == "OPTIONS":
+            if req.method == "OPTIONS":
                 return Response(
                     b"",
                     status=204,
@@ -162,36 +177,58 @@ def install_security(app: Quart, settings: Settings) -> None:
                         "Vary": _PREFLIGHT_VARY,
                     },
                 )
-        if check_host and not _over_unix_socket() and not host_allowed(host):
+        if self._check_host and not _over_unix_socket(req) and not host_allowed(host):
             return Response(b"", status=403)
-        if api_key is not None and not (request.path == "/" and request.method in ("GET", "HEAD")):
-            if not _bearer_matches(request.headers.get("Authorization", ""), api_key):
+        api_key = self._api_key
+        if api_key is not None and not (req.path == "/" and req.method in ("GET", "HEAD")):
+            if not _bearer_matches(headers.get("authorization", ""), api_key):
                 response = error_response(OllamaError("unauthorized", status=401))
                 response.headers["WWW-Authenticate"] = 'Bearer realm="ollama-actors"'
                 return response
-        if limit is not None and not request.path.startswith(UNLIMITED_BODY_PREFIXES):
-            if request.content_length is not None and request.content_length > limit:
+        limit = self._limit
+        if limit is not None and not req.path.startswith(UNLIMITED_BODY_PREFIXES):
+            # No Content-Length header: Werkzeug's content_length is None, no need to ask.
+            if "content-length" in headers and req.content_length is not None and req.content_length > limit:
                 return _too_large()
-            body = request.body
+            body = req.body
             if hasattr(body, "_max_content_length"):  # chunked bodies: Quart counts as it buffers
                 body._max_content_length = limit
         return None
 
-    @app.after_request
-    async def _cors_headers(response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        host = request.headers.get("Host", "")
-        if origin is not None and origin not in (f"http://{host}", f"https://{host}") and policy.allows(origin):
+    def add_cors_headers(self, headers: Mapping[str, str], response: Response) -> None:
+        """After the view: the CORS answer headers for an allowed cross-origin request."""
+        origin = headers.get("origin")
+        if origin is None:
+            return
+        host = headers.get("host", "")
+        policy = self.policy
+        if origin not in (f"http://{host}", f"https://{host}") and policy.allows(origin):
             response.headers.setdefault("Access-Control-Allow-Origin", "*" if policy.allow_all else origin)
             if not policy.allow_all:
                 response.vary.add("Origin")
+
+
+def install_security(app: Quart, settings: Settings) -> None:
+    """Install the checks as ``before_request``/``after_request`` hooks of their own
+    (``create_app`` runs them in its edge pipeline instead)."""
+    security = EdgeSecurity(settings)
+
+    @app.before_request
+    async def _guard() -> Response | None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        return security.check(req, first_values(req.headers.items()))
+
+    @app.after_request
+    async def _cors_headers(response: Response) -> Response:
+        security.add_cors_headers(first_values(request.headers.items()), response)
         return response
 
 
-def _over_unix_socket() -> bool:
+def _over_unix_socket(req: Request) -> bool:
     """Hypercorn gives unix-socket connections ``server: None``; browsers cannot reach
     them, so DNS rebinding does not apply (the CLI sends any Host there)."""
-    return "server" in request.scope and request.scope["server"] is None
+    scope = req.scope
+    return "server" in scope and scope["server"] is None
 
 
 def _too_large() -> Response:
