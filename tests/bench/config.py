@@ -2,7 +2,8 @@
 
 ``--quick`` swaps in a tiny model and few requests (seconds, for developing the
 harness); the defaults are issue 8's: the ~110M F16 model, 128 tokens per request,
-1/2/4/8 streams, 2000 ``GET /api/version`` over 16 connections.
+1/2/4/8 streams, 3 interleaved rounds per level of ``max(N, 4)`` requests each, 2000
+``GET /api/version`` over 16 connections.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class BenchConfig:
     num_ctx: int = 512  # per sequence, in every system
     parallel: int = 8  # OLLAMA_NUM_PARALLEL
     levels: tuple[int, ...] = (1, 2, 4, 8)
-    min_requests: int = 8  # per level: each of N streams sends ceil(min_requests / N)
+    min_requests: int = 4  # per level and round: each of N streams sends ceil(min_requests / N)
+    rounds: int = 3  # per level: every system once per round, in a rotated order
     control_plane_streams: int = 8
     rps_requests: int = 2000
     rps_connections: int = 16
@@ -54,6 +56,7 @@ class BenchConfig:
                     f"ffn={self.dims.n_ff} vocab={self.dims.n_vocab} F16",
             "threads": self.threads, "num_predict": self.num_predict, "num_ctx": self.num_ctx,
             "parallel": self.parallel, "levels": list(self.levels), "min_requests": self.min_requests,
+            "rounds": self.rounds,
             "rps_requests": self.rps_requests, "rps_connections": self.rps_connections, "quick": self.quick,
         }
 
@@ -67,7 +70,10 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
                         help="llama.cpp threads in every system (default: 2, or 1 on one core)")
     parser.add_argument("--num-predict", type=int, help="tokens per request (default 128; quick 16)")
-    parser.add_argument("--min-requests", type=int, help="requests per level (default 8; quick 2)")
+    parser.add_argument("--min-requests", type=int, help="requests per level and round: each of N streams "
+                        "sends ceil(M / N) (default 4; quick 2)")
+    parser.add_argument("--rounds", type=int, help="rounds per level, the systems in a rotated order each "
+                        "round; figures are medians over rounds (default 3; quick 2)")
     parser.add_argument("--json", type=Path, dest="json_path", help="where to write the results "
                         "(default: results.json in the run's folder)")
     parser.add_argument("--cache-dir", type=Path, help="where the generated model is kept "
@@ -77,13 +83,14 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--skip", action="append", default=[], choices=["llama-server", "rps", "control-plane"],
                         help="leave out a part (repeatable)")
     args = parser.parse_args(argv)
-    quick = BenchConfig(dims=QUICK_DIMS, num_predict=16, num_ctx=256, min_requests=2, rps_requests=200,
-                        rps_rounds=1, quick=True) if args.quick else BenchConfig()
+    quick = BenchConfig(dims=QUICK_DIMS, num_predict=16, num_ctx=256, min_requests=2, rounds=2,
+                        rps_requests=200, rps_rounds=1, quick=True) if args.quick else BenchConfig()
     return BenchConfig(**{
         **quick.__dict__,
         "threads": args.threads,
         "num_predict": args.num_predict or quick.num_predict,
         "min_requests": args.min_requests or quick.min_requests,
+        "rounds": max(1, args.rounds or quick.rounds),
         "json_path": args.json_path, "cache_dir": args.cache_dir, "work_dir": args.work_dir,
         "keep": args.keep, "skip": frozenset(args.skip),
     })

@@ -1,20 +1,23 @@
 """The benchmark's measurements, one function per system or figure.
 
-Each function drives one system through the same levels and prompts and returns
-plain results; starting and stopping servers is ``servers.ServerStack``'s job, and
-all figures are computed by ``stats``. Every wait is bounded (request timeouts,
+Each system is a ``Burst``: one round of one level (the same prompts for every
+system in that round), returning the round's summary; ``run`` interleaves them.
+Each function returns plain results; starting and stopping servers is
+``servers.ServerStack``'s job, and all figures are computed by ``stats``. Every wait is bounded (request timeouts,
 level deadlines, start deadlines).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -29,20 +32,21 @@ from tests.bench.loadgen import (
     poll_control_plane,
     run_level,
 )
-from tests.bench.results import BASELINE, ControlPlane, RequestsPerSecond, SystemResult
-from tests.bench.servers import Server, ServerStack, create_model, free_port, python_tool, runner_pids
-from tests.bench.stats import RequestResult, median, percentile, summarize_level
+from tests.bench.results import ControlPlane, RequestsPerSecond
+from tests.bench.servers import LineReader, Server, ServerStack, create_model, free_port, python_tool, runner_pids
+from tests.bench.stats import LevelSummary, RequestResult, median, percentile, summarize_level
 
 __all__ = [
-    "InProcessRun",
+    "Burst",
+    "InProcessServer",
     "MODEL_NAME",
     "create_bench_model",
     "daemon_env",
     "daemon_version",
     "llama_server_generate",
     "measure_control_plane",
-    "measure_inprocess",
-    "measure_levels",
+    "http_burst",
+    "level_timeout_s",
     "measure_rps",
     "model_parameters",
     "ours_generate",
@@ -65,50 +69,83 @@ def _prompt_plan(config: BenchConfig, prompts: Sequence[str], streams: int) -> l
     return [[prompts[(i * per + k) % len(prompts)] for i in range(streams)] for k in range(per)]
 
 
-class InProcessRun:
-    """The in-process baseline's results: its levels and its RSS (KiB) after the runs."""
-
-    def __init__(self, system: SystemResult, rss_kib_after: int) -> None:
-        self.system = system
-        self.rss_kib = rss_kib_after
+Burst = Callable[[int, Sequence[str]], LevelSummary]
+"""One round of one level for one system: (streams, the round's prompts) → its summary."""
 
 
-def measure_inprocess(
-    servers: ServerStack, config: BenchConfig, model: Path, level_prompts: Mapping[int, Sequence[str]], warmup: str
-) -> InProcessRun:
-    """(a): llama-cpp-python in a child process, serving each level's bursts one request at a time."""
-    spec = {
-        "model": str(model), "n_ctx": config.num_ctx, "n_threads": config.threads,
-        "num_predict": config.num_predict, "warmup_prompt": warmup,
-        "levels": [_prompt_plan(config, level_prompts[n], n) for n in config.levels],
-    }
-    spec_path = servers.folder / "inprocess-spec.json"
-    spec_path.write_text(json.dumps(spec))
-    timeout = config.request_timeout_s * (1 + sum(config.per_stream(n) * n for n in config.levels))
-    stdout = servers.run_child("inprocess", [sys.executable, "-m", "tests.bench.inprocess", str(spec_path)],
-                               cwd=Path(__file__).resolve().parents[2], timeout_s=timeout)
-    data = json.loads(stdout)
-    levels = []
-    for streams, waves in zip(config.levels, data["levels"]):
-        results = [RequestResult(r["start"], r["first"], r["end"], r["tokens"], config.num_predict, r["tokens"],
-                                 r["error"]) for wave in waves for r in wave]
+def level_timeout_s(config: BenchConfig, streams: int) -> float:
+    """The deadline of one burst: every request's timeout, as many times as requests wait in turn."""
+    per = config.per_stream(streams)
+    return config.request_timeout_s * per * max(1, streams // config.parallel + 1) + 60
+
+
+class InProcessServer:
+    """(a): llama-cpp-python in a long-lived child process, serving bursts on command,
+    each burst's waves one request at a time (``tests.bench.inprocess``).
+
+    Started once (model loaded, one warm-up completion) and kept for the whole
+    generation phase, so that it takes its turn in every round like the servers.
+    Every reply is awaited with a deadline; the child is in the ``ServerStack``, so it
+    is stopped when the run ends however it ends.
+    """
+
+    def __init__(self, servers: ServerStack, config: BenchConfig, model: Path, warmup: str) -> None:
+        spec = {"model": str(model), "n_ctx": config.num_ctx, "n_threads": config.threads,
+                "num_predict": config.num_predict, "warmup_prompt": warmup}
+        spec_path = servers.folder / "inprocess-spec.json"
+        spec_path.write_text(json.dumps(spec))
+        self._servers = servers
+        self._config = config
+        self.process = servers.spawn("inprocess", [sys.executable, "-m", "tests.bench.inprocess", str(spec_path)],
+                                     cwd=Path(__file__).resolve().parents[2])
+        self._reader = LineReader(self.process, f"in-process baseline (log: {servers.folder / 'inprocess.log'})")
+        try:
+            ready = self._reply(config.start_timeout_s + config.request_timeout_s)
+            if not ready.get("ready"):
+                raise RuntimeError(f"in-process baseline: unexpected first reply {ready!r}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _reply(self, timeout_s: float) -> dict[str, Any]:
+        return dict(json.loads(self._reader.read_line(timeout_s)))
+
+    def _send(self, command: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def burst(self, streams: int, prompts: Sequence[str]) -> LevelSummary:
+        """One round of a level: its bursts of ``streams`` requests (as ``run_level`` deals the
+        prompts), each served one request at a time."""
+        waves = _prompt_plan(self._config, prompts, streams)
+        self._send({"waves": waves})
+        data = self._reply(self._config.request_timeout_s * sum(map(len, waves)) + 60)
+        num_predict = self._config.num_predict
+        results = [RequestResult(r["start"], r["first"], r["end"], r["tokens"], num_predict, r["tokens"], r["error"])
+                   for wave in data["waves"] for r in wave]
         wall = max(r.end for r in results) - min(r.start for r in results)
-        levels.append(summarize_level(streams, results, wall))
-    return InProcessRun(SystemResult(BASELINE, tuple(levels)), int(data["rss_kib"]["after_runs"]))
+        return summarize_level(streams, results, wall)
+
+    def rss_kib(self) -> int:
+        return rss_kib(self.process.pid)
+
+    def close(self) -> None:
+        """Ask the child to quit, then stop its group (SIGTERM, SIGKILL) whatever it did."""
+        with contextlib.suppress(OSError, AssertionError):
+            self._send({"quit": True})
+        self._servers.stop_child(self.process)
 
 
-def measure_levels(
-    name: str, generate: Generate, config: BenchConfig, level_prompts: Mapping[int, Sequence[str]]
-) -> SystemResult:
-    """One server through every level: ``N`` concurrent streams, each sending ``per_stream`` requests."""
-    levels = []
-    for streams in config.levels:
-        per = config.per_stream(streams)
-        timeout = config.request_timeout_s * per * max(1, streams // config.parallel + 1) + 60
-        results, wall = trio.run(partial(run_level, generate, level_prompts[streams], streams=streams,
-                                         per_stream=per, timeout_s=timeout))
-        levels.append(summarize_level(streams, results, wall))
-    return SystemResult(name, tuple(levels))
+def http_burst(generate: Generate, config: BenchConfig) -> Burst:
+    """A server's round of a level: ``N`` concurrent streams, each sending ``per_stream`` requests."""
+    def burst(streams: int, prompts: Sequence[str]) -> LevelSummary:
+        results, wall = trio.run(partial(run_level, generate, prompts, streams=streams,
+                                         per_stream=config.per_stream(streams),
+                                         timeout_s=level_timeout_s(config, streams)))
+        return summarize_level(streams, results, wall)
+
+    return burst
 
 
 def warm_up(generate: Generate, prompt: str, timeout_s: float) -> RequestResult:
@@ -118,9 +155,12 @@ def warm_up(generate: Generate, prompt: str, timeout_s: float) -> RequestResult:
 
 
 def daemon_env(config: BenchConfig, port: int, models: Path) -> dict[str, str]:
-    """The daemon's environment: ours, with none of the caller's ``OLLAMA_*`` settings."""
+    """The daemon's environment: ours, with none of the caller's ``OLLAMA_*`` settings,
+    and a home of its own (``serve`` creates ``~/.ollama/id_ed25519`` there, not in
+    the user's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
     env.update({
+        "HOME": str(models.parent),
         "OLLAMA_HOST": f"127.0.0.1:{port}", "OLLAMA_MODELS": str(models), "OLLAMA_SOCKET": "",
         "OLLAMA_NUM_PARALLEL": str(config.parallel), "OLLAMA_KEEP_ALIVE": "-1",
         "OLLAMA_NUM_THREAD": str(config.threads), "OLLAMA_ACTORS_BUNDLED_MODELS": "false",

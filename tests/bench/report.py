@@ -3,7 +3,8 @@
 Every function returns text; the runner prints it. Ratios are against (a),
 llama-cpp-python in process serving one request at a time, at the same level
 (its aggregate at N streams is its single-stream rate: it serves them in turn).
-NaN (a figure not measured) prints as ``-``.
+Figures are medians over a level's rounds; ``render_spread`` shows how far the rounds
+were apart. NaN (a figure not measured) prints as ``-``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,20 @@ import math
 from collections.abc import Sequence
 
 from tests.bench.results import BASELINE, BenchResults, SystemResult
+from tests.bench.stats import LevelSummary
 from tests.bench.targets import TargetCheck
 
-__all__ = ["DRIFT_WARNING", "format_report", "format_table", "ratio_cell", "render_drift", "render_systems", "render_targets"]
+__all__ = [
+    "DRIFT_WARNING",
+    "SPREAD_WARNING",
+    "format_report",
+    "format_table",
+    "ratio_cell",
+    "render_drift",
+    "render_spread",
+    "render_systems",
+    "render_targets",
+]
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -77,17 +89,67 @@ DRIFT_WARNING = 0.10
 
 
 def render_drift(results: BenchResults) -> list[str]:
-    """(a)'s single-stream decode at the start and the end of the run, and a warning past 10%."""
+    """(a)'s single-stream decode in the generation phase and at the end of the run, and a warning past 10%."""
     drift = results.baseline_drift
     if math.isnan(drift) or results.baseline_recheck is None:
         return []
     base = results.system(BASELINE)
     start = base.single.median_decode_tps if base is not None and base.single is not None else math.nan
-    out = [f"Baseline re-check: in-process decode {_num(start)} tok/s at the start, "
-           f"{_num(results.baseline_recheck.median_decode_tps)} at the end ({drift:+.1%})"]
+    out = [f"Baseline re-check: in-process decode {_num(start)} tok/s during the generation phase "
+           f"(median over rounds), {_num(results.baseline_recheck.median_decode_tps)} at the end, "
+           f"the others stopped ({drift:+.1%})"]
     if abs(drift) > DRIFT_WARNING:
         out.append("WARNING: the machine was not quiet during the run (the baseline moved by more than "
                    f"{DRIFT_WARNING:.0%}): ratios between systems are not reliable; run again on a quiet machine")
+    return out
+
+
+SPREAD_WARNING = 0.25
+
+
+def _spread_ratio(level: LevelSummary) -> float:
+    """``max/min − 1`` of a level's aggregate tokens/s over its rounds (0 without rounds)."""
+    low, high = level.spread("aggregate_tps")
+    return high / low - 1 if low > 0 and not math.isnan(high) else 0.0
+
+
+def _spread_cell(low: float, high: float) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return "-"
+    return f"{_num(low)}–{_num(high)} ({high / low - 1:+.0%})" if low > 0 else f"{_num(low)}–{_num(high)}"
+
+
+def render_spread(results: BenchResults, levels: Sequence[int]) -> list[str]:
+    """How noisy the run was: each system's aggregate tokens/s per level, min–max over its rounds
+    (max/min − 1), and the baseline's single-stream figures over rounds on a line of their own."""
+    systems = [s for s in results.systems if any(lvl.rounds for lvl in s.levels)]
+    if not systems:
+        return []
+    rounds = max(len(lvl.rounds) for s in systems for lvl in s.levels)
+    rows = []
+    for system in systems:
+        cells = []
+        for n in levels:
+            level = system.level(n)
+            cells.append(_spread_cell(*level.spread("aggregate_tps")) if level is not None else "-")
+        rows.append([system.name, *cells])
+    out = [f"Spread over rounds (agg tok/s, min–max of {rounds} rounds, max/min − 1; the table above has medians):",
+           format_table(["system", *(f"@{n}" for n in levels)], rows)]
+    noisy = [f"{system.name} @{level.streams}" for system in systems for level in system.levels
+             if _spread_ratio(level) > SPREAD_WARNING]
+    if noisy:
+        out.append(f"WARNING: rounds more than {SPREAD_WARNING:.0%} apart (max/min) at: {', '.join(noisy)}. The "
+                   "medians hold while fewer than half of the rounds were slow; if the spread is large, run again "
+                   "(or with more --rounds) on a quieter machine")
+    base = results.system(BASELINE)
+    single = base.single if base is not None else None
+    if single is not None and single.rounds:
+        aggs = ", ".join(_num(r.aggregate_tps) for r in single.rounds)
+        decodes = ", ".join(_num(r.median_decode_tps) for r in single.rounds)
+        low, high = single.spread("aggregate_tps")
+        spread = f" (max/min {high / low - 1:+.0%})" if low > 0 else ""
+        out.append(f"Baseline spread: in-process @1 agg tok/s per round {aggs}{spread}; "
+                   f"decode tok/s per round {decodes}")
     return out
 
 
@@ -123,8 +185,11 @@ def format_report(results: BenchResults, checks: Sequence[TargetCheck], levels: 
     parts = [f"Settings: {config}", f"Machine: {machine}", ""]
     if results.config.get("quick"):
         parts += ["QUICK MODE: a tiny model and few requests, to check the harness; the figures mean nothing.", ""]
-    parts += ["Generation (ratios against llama-cpp-python in process, one request at a time):",
-              render_systems(results, levels), "", *_with_blank(render_drift(results)), *_render_edge(results), "",
+    rounds = results.config.get("rounds")
+    medians = f"medians over {rounds} interleaved rounds; " if rounds else ""
+    parts += [f"Generation ({medians}ratios against llama-cpp-python in process, one request at a time):",
+              render_systems(results, levels), "", *_with_blank(render_spread(results, levels)),
+              *_with_blank(render_drift(results)), *_render_edge(results), "",
               "Targets (issue 8):", render_targets(checks)]
     if results.errors:
         parts += ["", "Errors:", *(f"- {e}" for e in results.errors)]

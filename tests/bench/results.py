@@ -35,7 +35,8 @@ LLAMA_SERVER = "llama-cpp-python server"
 
 @dataclass(frozen=True)
 class SystemResult:
-    """One system's levels (1, 2, 4, 8 streams); level 1 gives TTFT and single-stream decode."""
+    """One system's levels (1, 2, 4, 8 streams), each the medians over its rounds; level 1 gives
+    TTFT and single-stream decode."""
 
     name: str
     levels: tuple[LevelSummary, ...]
@@ -114,10 +115,12 @@ class BenchResults:
 
     @property
     def baseline_drift(self) -> float:
-        """Relative change of (a)'s single-stream decode between the start and the end of the run.
+        """Relative change of (a)'s single-stream decode between the generation phase (the median
+        over its rounds) and the end of the run.
 
-        Systems are measured one after another, so a ratio is only as good as the machine's
-        quiet: a drift beyond a few percent means something else took the cores meanwhile.
+        Systems are measured one after another (interleaved in rounds), so a ratio is only as
+        good as the machine's quiet: a drift beyond a few percent means something else took the
+        cores meanwhile, or the machine's speed moved.
         """
         base = self.system(BASELINE)
         first = base.single if base is not None else None

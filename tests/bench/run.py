@@ -1,12 +1,17 @@
-"""The benchmark run: every system in turn, on one model, then the report and the JSON.
+"""The benchmark run: every system on one model, interleaved, then the report and the JSON.
 
-Order: the model (cached); (a) llama-cpp-python in process; the daemon with no model
-(its RSS, then ``GET /api/version`` against a bare Quart-trio app); the model created
-through the API; (b) ``/api/generate`` and ``/v1/completions`` at every level; the
-control plane polled while 8 streams generate; the runner's RSS; (c) llama-cpp-python's
-server; (a) again at one stream, to show whether the machine stayed quiet. Systems run one after another, never side by side, so none competes with
-another for the cores. A part that fails is recorded and the run goes on; every
-server is stopped when the run ends, however it ends.
+Order: the model (cached); (a) llama-cpp-python in process, a long-lived child that
+serves bursts on command; the daemon with no model (its RSS, then ``GET /api/version``
+against a bare Quart-trio app); the model created through the API; llama-cpp-python's
+server (c). Then the generation phase, every server up the whole time: for each level,
+``rounds`` rounds, each round one burst of the level's requests for every system in
+turn, the order rotated from round to round (A B C D, then B C D A, …), so that a slow
+period of the machine (its speed drifts over seconds) falls on every system alike;
+a level's figures are the medians over its rounds. Systems never run side by side, so
+none competes with another for the cores. Then the control plane polled while 8
+streams generate, the RSS figures, the servers stopped, and (a) again at one stream,
+to show whether the machine stayed quiet. A part that fails is recorded and the run
+goes on; every server and child is stopped when the run ends, however it ends.
 
 Exit status: 0 when every part ran and no response was truncated (targets may
 still fail: they are the project's, not the harness's), 1 otherwise.
@@ -14,6 +19,7 @@ still fail: they are the project's, not the harness's), 1 otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -23,7 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -37,6 +43,7 @@ from tests.bench.loadgen import make_prompts
 from tests.bench.model import cached_bench_model, kv_cache_bytes
 from tests.bench.report import format_report
 from tests.bench.results import (
+    BASELINE,
     LLAMA_SERVER,
     OURS_GENERATE,
     OURS_OPENAI,
@@ -47,31 +54,40 @@ from tests.bench.results import (
     SystemResult,
     to_json,
 )
-from tests.bench.servers import ServerStack
+from tests.bench.servers import Server, ServerStack
+from tests.bench.stats import LevelSummary, combine_rounds, rotated_orders
 from tests.bench.targets import evaluate_targets
 
-__all__ = ["PromptPlan", "machine_info", "main", "run_benchmark"]
+__all__ = ["PromptPlan", "machine_info", "main", "measure_generation", "run_benchmark"]
 
 T = TypeVar("T")
 MIB = 1024 * 1024
 
 
 class PromptPlan:
-    """Distinct prompts per level (and for warm-up and the control-plane wave).
+    """Distinct prompts per round and level (and for warm-up, the re-check and the control-plane wave).
 
-    Every system gets the same prompts at the same level; no two levels share one,
-    so a server's prompt cache cannot carry a previous level's work into the next.
+    Every system gets the same prompts in the same round of a level; no two rounds or
+    levels share one, so a server's prompt cache cannot carry earlier work over.
+    ``levels`` is the first round's.
     """
 
     def __init__(self, config: BenchConfig) -> None:
         counts = [config.per_stream(n) * n for n in config.levels]
-        total = sum(counts) + config.control_plane_streams + 1
+        recheck = config.per_stream(1)
+        total = sum(counts) * config.rounds + recheck + config.control_plane_streams + 1
         self.all = make_prompts(total)
-        self.levels: dict[int, list[str]] = {}
+        self.rounds: list[dict[int, list[str]]] = []
         offset = 0
-        for streams, count in zip(config.levels, counts):
-            self.levels[streams] = self.all[offset:offset + count]
-            offset += count
+        for _ in range(config.rounds):
+            level: dict[int, list[str]] = {}
+            for streams, count in zip(config.levels, counts):
+                level[streams] = self.all[offset:offset + count]
+                offset += count
+            self.rounds.append(level)
+        self.levels = self.rounds[0]
+        self.recheck = self.all[offset:offset + recheck]
+        offset += recheck
         self.control_plane = self.all[offset:offset + config.control_plane_streams]
         self.warm_up = self.all[-1]
 
@@ -129,39 +145,80 @@ def _measure_all(servers: ServerStack, config: BenchConfig) -> BenchResults:
     _log(f"model: writing or reusing {config.dims.parameter_count() / 1e6:.1f}M parameters")
     model = cached_bench_model(config.dims, config.cache_dir)
     plan = PromptPlan(config)
-    _log("(a) llama-cpp-python in process")
-    base = _attempt(errors, "in-process", lambda: phases.measure_inprocess(
-        servers, config, model, plan.levels, plan.warm_up))
-    systems: list[SystemResult] = [base.system] if base else []
-    cp: ControlPlane | None = None
+    bursts: dict[str, phases.Burst] = {}
+    _log("(a) llama-cpp-python in process: loading (a child that serves bursts on command)")
+    base = _attempt(errors, "in-process", lambda: phases.InProcessServer(servers, config, model, plan.warm_up))
+    if base is not None:
+        bursts[BASELINE] = base.burst
+    daemon: Server | None = None
+    idle_kib = 0
     rps: RequestsPerSecond | None = None
-    memory: Memory | None = None
-    ours = _attempt(errors, "daemon", lambda: _measure_daemon(servers, config, model, plan, errors))
-    if ours is not None:
-        ours_systems, cp, rps, idle_kib, runner_kib = ours
-        systems += ours_systems
-        if base is not None:
-            memory = Memory(idle_kib / 1024, runner_kib / 1024, base.rss_kib / 1024,
-                            kv_cache_bytes(config.dims, config.num_ctx * config.parallel) / MIB,
-                            kv_cache_bytes(config.dims, config.num_ctx) / MIB)
+    started = _attempt(errors, "daemon", lambda: _start_daemon(servers, config, model, plan, errors))
+    if started is not None:
+        daemon, idle_kib, rps = started
+        bursts[OURS_GENERATE] = phases.http_burst(phases.ours_generate(daemon, config), config)
+        bursts[OURS_OPENAI] = phases.http_burst(phases.ours_openai(daemon, config), config)
+    llama: Server | None = None
     if "llama-server" not in config.skip:
-        _log("(c) llama-cpp-python server")
-        theirs = _attempt(errors, "llama-cpp-python server", lambda: _measure_llama_server(
-            servers, config, model, plan))
-        systems += [theirs] if theirs else []
+        _log("(c) llama-cpp-python server: starting")
+        llama = _attempt(errors, "llama-cpp-python server", lambda: _start_llama_server(servers, config, model, plan))
+        if llama is not None:
+            bursts[LLAMA_SERVER] = phases.http_burst(phases.llama_server_generate(llama, config), config)
+    systems = measure_generation(bursts, config, plan, errors)
+    cp: ControlPlane | None = None
+    memory: Memory | None = None
+    if daemon is not None:
+        if "control-plane" not in config.skip:
+            _log(f"control plane while {config.control_plane_streams} streams generate")
+            cp = _attempt(errors, "control plane", lambda: phases.measure_control_plane(
+                daemon, config, plan.control_plane))
+        if base is not None:
+            memory = _attempt(errors, "RSS", lambda: Memory(
+                idle_kib / 1024, phases.runner_rss_kib(daemon) / 1024, base.rss_kib() / 1024,
+                kv_cache_bytes(config.dims, config.num_ctx * config.parallel) / MIB,
+                kv_cache_bytes(config.dims, config.num_ctx) / MIB))
+        servers.stop(daemon)
+    if llama is not None:
+        servers.stop(llama)
     recheck = None
     if base is not None:
-        _log("(a) again at 1 stream: did the machine stay quiet?")
-        again = _attempt(errors, "in-process re-check", lambda: phases.measure_inprocess(
-            servers, BenchConfig(**{**config.__dict__, "levels": (1,)}), model, plan.levels, plan.warm_up))
-        recheck = again.system.single if again is not None else None
+        _log("(a) again at 1 stream, the others stopped: did the machine stay quiet?")
+        recheck = _attempt(errors, "in-process re-check", lambda: base.burst(1, plan.recheck))
+        base.close()
     machine["loadavg_1m_at_end"] = os.getloadavg()[0]
     return BenchResults(config.summary(), machine, tuple(systems), cp, rps, memory, tuple(errors), recheck)
 
 
-def _measure_daemon(
+def measure_generation(
+    bursts: Mapping[str, phases.Burst], config: BenchConfig, plan: PromptPlan, errors: list[str]
+) -> list[SystemResult]:
+    """Every level in ``rounds`` rounds, the systems in a rotated order each round; medians over rounds.
+
+    A system whose burst fails is recorded in ``errors`` and left out of the rounds
+    after it (its levels measured so far are kept).
+    """
+    names = list(bursts)
+    measured: dict[str, dict[int, list[LevelSummary]]] = {name: {n: [] for n in config.levels} for name in names}
+    failed: set[str] = set()
+    for streams in config.levels:
+        for index, order in enumerate(rotated_orders(names, config.rounds)):
+            order = [name for name in order if name not in failed]
+            _log(f"{streams} stream(s), round {index + 1}/{config.rounds}: {' → '.join(order)}")
+            for position, name in enumerate(order):
+                summary = _attempt(errors, f"{name} at {streams} stream(s), round {index + 1}",
+                                   partial(bursts[name], streams, plan.rounds[index][streams]))
+                if summary is None:
+                    failed.add(name)
+                    continue
+                measured[name][streams].append(dataclasses.replace(summary, round=index, position=position))
+    return [SystemResult(name, tuple(combine_rounds(n, rounds) for n, rounds in measured[name].items() if rounds))
+            for name in names if any(measured[name].values())]
+
+
+def _start_daemon(
     servers: ServerStack, config: BenchConfig, model: Path, plan: PromptPlan, errors: list[str]
-) -> tuple[list[SystemResult], ControlPlane | None, RequestsPerSecond | None, int, int]:
+) -> tuple[Server, int, RequestsPerSecond | None]:
+    """The daemon started, its idle RSS, requests/s against the bare app, the model created and warm."""
     _log("(b) ollama-actors: starting the daemon")
     daemon = phases.start_daemon(servers, config, servers.folder)
     phases.settle()
@@ -174,34 +231,19 @@ def _measure_daemon(
         servers.stop(bare)
     _log("creating the model through /api/blobs and /api/create")
     phases.create_bench_model(daemon, config, model)
-    warm = phases.warm_up(phases.ours_generate(daemon, config), plan.warm_up, config.request_timeout_s + 120)
-    if warm.error:
-        raise RuntimeError(f"warm-up failed: {warm.error}")
-    systems = []
-    for name, generate in ((OURS_GENERATE, phases.ours_generate(daemon, config)),
-                           (OURS_OPENAI, phases.ours_openai(daemon, config))):
-        _log(name)
-        result = _attempt(errors, name, partial(phases.measure_levels, name, generate, config, plan.levels))
-        systems += [result] if result else []
-    cp = None
-    if "control-plane" not in config.skip:
-        _log(f"control plane while {config.control_plane_streams} streams generate")
-        cp = _attempt(errors, "control plane", lambda: phases.measure_control_plane(
-            daemon, config, plan.control_plane))
-    runner_kib = phases.runner_rss_kib(daemon)
-    servers.stop(daemon)
-    return systems, cp, rps, idle_kib, runner_kib
+    for generate in (phases.ours_generate(daemon, config), phases.ours_openai(daemon, config)):
+        warm = phases.warm_up(generate, plan.warm_up, config.request_timeout_s + 120)
+        if warm.error:
+            raise RuntimeError(f"warm-up failed: {warm.error}")
+    return daemon, idle_kib, rps
 
 
-def _measure_llama_server(servers: ServerStack, config: BenchConfig, model: Path, plan: PromptPlan) -> SystemResult:
+def _start_llama_server(servers: ServerStack, config: BenchConfig, model: Path, plan: PromptPlan) -> Server:
     server = phases.start_llama_server(servers, config, model)
-    generate = phases.llama_server_generate(server, config)
-    warm = phases.warm_up(generate, plan.warm_up, config.request_timeout_s)
+    warm = phases.warm_up(phases.llama_server_generate(server, config), plan.warm_up, config.request_timeout_s)
     if warm.error:
         raise RuntimeError(f"warm-up failed: {warm.error}")
-    result = phases.measure_levels(LLAMA_SERVER, generate, config, plan.levels)
-    servers.stop(server)
-    return result
+    return server
 
 
 def write_json(results: BenchResults, checks: Sequence[object], path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "LineReader",
     "Server",
     "ServerStack",
     "create_model",
@@ -112,6 +114,27 @@ class ServerStack(contextlib.AbstractContextManager["ServerStack"]):
             raise RuntimeError(f"{name} exited with {process.returncode}")
         return out.read_text()
 
+    def spawn(self, name: str, argv: list[str], *, cwd: Path) -> subprocess.Popen[bytes]:
+        """Start a long-lived child that talks over pipes (stdin: commands, stdout: replies;
+        its stderr goes to ``<name>.log`` in the run's folder), in its own process group,
+        tracked: stopped by ``stop_child`` or when the stack closes, killed by ``kill_all``."""
+        log = self._folder / f"{name}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink,
+                                       cwd=cwd, start_new_session=True)
+        self._children.append(process)
+        return process
+
+    def stop_child(self, process: subprocess.Popen[bytes]) -> None:
+        """Close a spawned child's pipes and stop its process group (SIGTERM, then SIGKILL)."""
+        if process in self._children:
+            self._children.remove(process)
+        for pipe in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                if pipe is not None:
+                    pipe.close()
+        _stop_group(process)
+
     def kill_all(self) -> None:
         """SIGKILL every tracked process group now, without waiting (safe in a signal handler)."""
         for process in [s.process for s in self._servers] + self._children:
@@ -127,6 +150,38 @@ class ServerStack(contextlib.AbstractContextManager["ServerStack"]):
     def __exit__(self, *exc_info: object) -> None:
         for server in reversed(list(self._servers)):
             self.stop(server)
+        for process in reversed(list(self._children)):
+            self.stop_child(process)
+
+
+class LineReader:
+    """Lines from a child's stdout pipe, each awaited with a deadline (``select``, no thread)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str) -> None:
+        assert process.stdout is not None
+        self._process = process
+        self._fd = process.stdout.fileno()
+        self._name = name
+        self._buffer = b""
+
+    def read_line(self, timeout_s: float) -> bytes:
+        """The next line (without its newline). RuntimeError if the child closes its stdout
+        (it exited) or ``timeout_s`` passes first."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"{self._name} sent no reply within {timeout_s:.0f} s")
+            ready, _, _ = select.select([self._fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            data = os.read(self._fd, 1 << 20)
+            if not data:
+                code = self._process.poll()
+                raise RuntimeError(f"{self._name} closed its output (exit status {code})")
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

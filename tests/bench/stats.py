@@ -4,6 +4,10 @@ One definition of every figure, shared by all systems under test, so that a rati
 compares like with like: a request's time to first token, its decode rate (tokens
 after the first over the time after the first), a level's aggregate throughput
 (all generated tokens over the wall time of the level) and its p95 latency.
+
+A level is measured in rounds (the systems interleaved, so that a slow period of the
+machine hits all of them alike); ``combine_rounds`` gives the level's figures as the
+medians of its rounds' figures.
 """
 
 from __future__ import annotations
@@ -13,7 +17,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["LevelSummary", "RequestResult", "median", "percentile", "sequential_latencies", "summarize_level"]
+__all__ = [
+    "LevelSummary",
+    "RequestResult",
+    "combine_rounds",
+    "median",
+    "percentile",
+    "rotated_orders",
+    "sequential_latencies",
+    "summarize_level",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,14 @@ class RequestResult:
 
 @dataclass(frozen=True)
 class LevelSummary:
-    """A concurrency level's figures: what the table and the targets read."""
+    """A concurrency level's figures: what the table and the targets read.
+
+    For a level measured in rounds (``combine_rounds``), every figure is the median of
+    the rounds' figures, ``requests`` and ``truncated`` are totals, ``samples`` holds
+    every round's requests (each round's times relative to its own first send) and
+    ``rounds`` each round's own summary. A round's summary has ``round`` (0-based) and
+    ``position`` (its system's place in that round's order) set, and no ``rounds``.
+    """
 
     streams: int
     requests: int
@@ -66,7 +86,15 @@ class LevelSummary:
     p95_latency_s: float
     median_ttft_s: float
     median_decode_tps: float
-    samples: tuple[RequestResult, ...] = ()  # every request, times relative to the level's first send
+    samples: tuple[RequestResult, ...] = ()  # every request, times relative to the level's (round's) first send
+    rounds: tuple[LevelSummary, ...] = ()
+    round: int | None = None
+    position: int | None = None
+
+    def spread(self, field: str) -> tuple[float, float]:
+        """(min, max) of ``field`` over the rounds (NaN, NaN without rounds or values)."""
+        values = [v for v in (float(getattr(r, field)) for r in self.rounds) if not math.isnan(v)]
+        return (min(values), max(values)) if values else (math.nan, math.nan)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -121,3 +149,44 @@ def summarize_level(streams: int, results: Sequence[RequestResult], wall_s: floa
         samples=tuple(dataclasses.replace(r, start=r.start - origin, first=r.first - origin, end=r.end - origin)
                       for r in results),
     )
+
+
+def combine_rounds(streams: int, rounds: Sequence[LevelSummary]) -> LevelSummary:
+    """One level's figures from its rounds: the median over rounds of each figure.
+
+    Medians rather than means or pooled requests: a round that fell into a slow period
+    of the machine moves a median of three by nothing (the ratios between systems,
+    measured in the same rounds, are what the benchmark is after). NaN figures (a
+    round with no good request) are left out; NaN when no round has one.
+    """
+    if not rounds:
+        raise ValueError("a level needs at least one round")
+
+    def med(field: str) -> float:
+        return median([v for v in (float(getattr(r, field)) for r in rounds) if not math.isnan(v)])
+
+    return LevelSummary(
+        streams=streams,
+        requests=sum(r.requests for r in rounds),
+        truncated=sum(r.truncated for r in rounds),
+        wall_s=med("wall_s"),
+        aggregate_tps=med("aggregate_tps"),
+        p50_latency_s=med("p50_latency_s"),
+        p95_latency_s=med("p95_latency_s"),
+        median_ttft_s=med("median_ttft_s"),
+        median_decode_tps=med("median_decode_tps"),
+        samples=tuple(sample for r in rounds for sample in r.samples),
+        rounds=tuple(rounds),
+    )
+
+
+def rotated_orders(names: Sequence[str], rounds: int) -> list[list[str]]:
+    """The order of the systems in each round: round ``r`` starts ``r`` places further on.
+
+    ``A B C D``, then ``B C D A``, then ``C D A B``…: every system runs in every place
+    as often as the rounds allow, so no system is always the one right after another's
+    load, and a slow period of the machine spreads over all of them.
+    """
+    if not names:
+        return [[] for _ in range(rounds)]
+    return [[*names[r % len(names):], *names[:r % len(names)]] for r in range(rounds)]

@@ -8,7 +8,11 @@ with the requested shape and always generates exactly ``num_predict`` tokens.
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import math
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -18,7 +22,8 @@ import trio
 from tests.bench.config import BenchConfig, parse_args
 from tests.bench.loadgen import hammer, make_prompts
 from tests.bench.model import EOS_ID, QUICK_DIMS, BenchDims, cached_bench_model, kv_cache_bytes, write_bench_gguf
-from tests.bench.report import format_report, format_table, ratio_cell
+from tests.bench.inprocess import serve
+from tests.bench.report import format_report, format_table, ratio_cell, render_spread
 from tests.bench.results import (
     BASELINE,
     LLAMA_SERVER,
@@ -30,8 +35,17 @@ from tests.bench.results import (
     SystemResult,
     to_json,
 )
-from tests.bench.run import PromptPlan
-from tests.bench.stats import LevelSummary, RequestResult, percentile, sequential_latencies, summarize_level
+from tests.bench.run import PromptPlan, measure_generation
+from tests.bench.servers import LineReader
+from tests.bench.stats import (
+    LevelSummary,
+    RequestResult,
+    combine_rounds,
+    percentile,
+    rotated_orders,
+    sequential_latencies,
+    summarize_level,
+)
 from tests.bench.targets import evaluate_targets
 
 TINY = BenchDims(n_embd=64, n_layer=2, n_head=4, n_head_kv=2, n_ff=128, n_vocab=1200, n_ctx_train=512, seed=3)
@@ -124,13 +138,17 @@ def test_prompts_are_deterministic_and_distinct_per_level() -> None:
     plan = PromptPlan(BenchConfig())
     used = [p for n in (1, 2, 4, 8) for p in plan.levels[n]] + plan.control_plane + [plan.warm_up]
     assert len(used) == len(set(used))
-    assert len(plan.levels[8]) == 8 and len(plan.levels[1]) == 8
+    assert len(plan.levels[8]) == 8 and len(plan.levels[1]) == 4  # max(level, 4) requests per round
+    rounds = [p for r in plan.rounds for n in (1, 2, 4, 8) for p in r[n]] + plan.recheck + plan.control_plane
+    assert len(plan.rounds) == 3 and len(rounds) == len(set(rounds)) == 3 * (4 + 4 + 4 + 8) + 4 + 8
+    assert plan.levels == plan.rounds[0]
 
 
 def test_quick_config_uses_the_tiny_model_and_few_requests() -> None:
     config = parse_args(["--quick", "--skip", "rps"])
     assert config.dims == QUICK_DIMS and config.num_predict == 16 and config.skip == {"rps"}
-    assert BenchConfig().per_stream(8) == 1 and BenchConfig().per_stream(1) == 8
+    assert BenchConfig().per_stream(8) == 1 and BenchConfig().per_stream(1) == 4
+    assert config.rounds == 2 and BenchConfig().rounds == 3 and parse_args(["--rounds", "5"]).rounds == 5
 
 
 def test_full_model_is_about_110m_parameters() -> None:
@@ -191,3 +209,99 @@ def test_report_warns_when_the_baseline_moved_during_the_run() -> None:
     assert "WARNING" not in format_report(steady, [], levels=(1,))
     assert "(-40.0%)" in format_report(noisy, [], levels=(1,)) and "WARNING" in format_report(noisy, [], levels=(1,))
     assert math.isnan(results.baseline_drift)
+
+
+def test_rounds_rotate_the_order_of_the_systems() -> None:
+    assert rotated_orders(["A", "B", "C", "D"], 3) == [["A", "B", "C", "D"], ["B", "C", "D", "A"],
+                                                       ["C", "D", "A", "B"]]
+    assert rotated_orders(["A", "B"], 3) == [["A", "B"], ["B", "A"], ["A", "B"]]
+    assert rotated_orders([], 2) == [[], []]
+
+
+def test_a_level_is_the_median_of_its_rounds() -> None:
+    sample = RequestResult(0.0, 0.1, 1.0, 8, 8)
+    rounds = [dataclasses.replace(_level(4, tps, p95, ttft, decode), samples=(sample,), round=i, position=i)
+              for i, (tps, p95, ttft, decode) in enumerate([(100.0, 2.0, 0.01, 50.0), (60.0, 9.0, 0.05, 30.0),
+                                                            (110.0, 1.5, 0.02, 55.0)])]
+    level = combine_rounds(4, rounds)
+    assert (level.aggregate_tps, level.p95_latency_s, level.median_ttft_s, level.median_decode_tps) == (
+        100.0, 2.0, 0.02, 50.0)  # the slow round (60 tok/s) moves no median
+    assert level.requests == 24 and len(level.samples) == 3 and level.rounds == tuple(rounds)
+    assert level.spread("aggregate_tps") == (60.0, 110.0)
+    assert combine_rounds(4, rounds[:2]).aggregate_tps == pytest.approx(80.0)
+    nan_round = dataclasses.replace(rounds[1], median_ttft_s=math.nan)
+    assert combine_rounds(4, [rounds[0], nan_round]).median_ttft_s == 0.01  # a NaN round is left out
+    assert math.isnan(_level(1, 1, 1).spread("aggregate_tps")[0])
+    with pytest.raises(ValueError):
+        combine_rounds(4, [])
+    as_json = to_json(level)
+    assert [r["round"] for r in as_json["rounds"]] == [0, 1, 2] and as_json["rounds"][0]["samples"]
+
+
+def test_generation_interleaves_the_systems_per_level_and_drops_a_failed_one() -> None:
+    config = BenchConfig(levels=(1, 4), rounds=3)
+    plan = PromptPlan(config)
+    calls: list[tuple[str, int, tuple[str, ...]]] = []
+
+    def burst(name: str, streams: int, prompts: list[str]) -> LevelSummary:
+        calls.append((name, streams, tuple(prompts)))
+        if name == "C" and streams == 4:
+            raise RuntimeError("down")
+        return _level(streams, 10.0 * (len(calls)), 1.0)
+
+    errors: list[str] = []
+    systems = measure_generation({n: partial(burst, n) for n in "ABC"}, config, plan, errors)
+    assert [c[0] for c in calls] == list("ABCBCACAB" + "ABC" + "BA" + "AB")
+    assert [c[1] for c in calls] == [1] * 9 + [4] * 7
+    assert calls[0][2] == calls[1][2] == tuple(plan.rounds[0][1]) and calls[3][2] == tuple(plan.rounds[1][1])
+    assert len(errors) == 1 and "C at 4 stream(s), round 1" in errors[0]
+    by_name = {s.name: s for s in systems}
+    assert [lvl.streams for lvl in by_name["C"].levels] == [1]
+    a1 = by_name["A"].level(1)
+    assert a1 is not None and [(r.round, r.position) for r in a1.rounds] == [(0, 0), (1, 2), (2, 1)]
+    assert a1.aggregate_tps == 60.0  # rounds at 10, 60, 80 tok/s (calls 1, 6, 8)
+
+
+def test_report_shows_the_spread_over_rounds() -> None:
+    results = _results(ours_8=220)
+    base = results.systems[0]
+    rounds = tuple(dataclasses.replace(_level(1, tps, 1.0), round=i) for i, tps in enumerate((90.0, 100.0, 120.0)))
+    noisy = dataclasses.replace(base, levels=(combine_rounds(1, rounds), *base.levels[1:]))
+    text = "\n".join(render_spread(dataclasses.replace(results, systems=(noisy, *results.systems[1:])), (1, 4)))
+    assert "90.0–120.0 (+33%)" in text and "per round 90.0, 100.0, 120.0 (max/min +33%)" in text
+    assert f"WARNING: rounds more than 25% apart (max/min) at: {BASELINE} @1." in text
+    quiet = tuple(dataclasses.replace(r, aggregate_tps=r.aggregate_tps / 10 + 100) for r in rounds)
+    calm = dataclasses.replace(base, levels=(combine_rounds(1, quiet), *base.levels[1:]))
+    assert "WARNING" not in "\n".join(render_spread(dataclasses.replace(results, systems=(calm,)), (1,)))
+    assert render_spread(results, (1,)) == []  # no rounds, nothing to show
+
+
+def test_in_process_child_serves_bursts_on_command(tmp_path: Path) -> None:
+    spec = {"model": str(cached_bench_model(TINY, tmp_path)), "n_ctx": 256, "n_threads": 1, "num_predict": 6,
+            "warmup_prompt": "warm"}
+    commands = io.StringIO(json.dumps({"waves": [["a b", "c d"], ["e f"]]}) + "\n\n" + json.dumps({"quit": True})
+                           + "\n" + json.dumps({"waves": [["never"]]}) + "\n")
+    replies = io.StringIO()
+    serve(spec, commands, replies)
+    lines = [json.loads(line) for line in replies.getvalue().splitlines()]
+    assert len(lines) == 2 and lines[0]["ready"]
+    waves = lines[1]["waves"]
+    assert [len(w) for w in waves] == [2, 1] and all(r["tokens"] == 6 and r["error"] is None for w in waves for r in w)
+    assert waves[0][0]["start"] == waves[0][1]["start"] < waves[0][1]["first"]  # served in turn, one wave start
+
+
+def test_line_reader_waits_with_a_deadline() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; print('one'); sys.stdout.flush(); time.sleep(30)"],
+                             stdout=subprocess.PIPE)
+    try:
+        reader = LineReader(child, "child")
+        assert reader.read_line(30) == b"one"
+        with pytest.raises(RuntimeError, match="no reply within"):
+            reader.read_line(0.3)
+        child.kill()
+        child.wait(10)
+        with pytest.raises(RuntimeError, match="closed its output"):
+            reader.read_line(10)
+    finally:
+        child.kill()
+        child.wait(10)
