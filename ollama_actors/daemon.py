@@ -45,6 +45,7 @@ from ollama_actors.kernel.names import Names
 from ollama_actors.logging import configure_logging
 from ollama_actors.management.adapters.ssh_key import Ed25519Signer, default_key_path
 from ollama_actors.management.messages import ImportBundled
+from ollama_actors.bridge.event_pump import TrioEventPump
 from ollama_actors.runner.adapters.runner_process import RunnerProcessRuntime
 from ollama_actors.runner.messages import ListRunning
 from ollama_actors.runner.ports import Runtime
@@ -120,7 +121,7 @@ async def _serve_daemon(
 ) -> DaemonStopped:
     systemd = systemd if systemd is not None else SystemdEnv()
     if runtime is None:
-        runtime = RunnerProcessRuntime(load_timeout_s=settings.load_timeout_s)
+        runtime = RunnerProcessRuntime(load_timeout_s=settings.load_timeout_s, event_pump=TrioEventPump())
     names = names if names is not None else Names()
     stop = stop if stop is not None else trio.Event()
     if handle_signals:  # a system task: it outlives the nurseries, for the second signal

@@ -12,9 +12,10 @@ use a ``FakeRuntime``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ollama_actors.domain.errors import OllamaError
 
@@ -23,6 +24,7 @@ __all__ = [
     "EmbedResult",
     "Engine",
     "EngineRuntime",
+    "EventPump",
     "EventsListener",
     "FaultListener",
     "GenerationStats",
@@ -219,6 +221,22 @@ class ProcessHostedModel(ModelHost, Protocol):
 class Runtime(Protocol):
     def load(self, spec: LoadSpec) -> ModelHost:
         """Load a model; raises ``RunnerError`` with a clear message when it cannot."""
+        ...
+
+
+class EventPump(Protocol):
+    """Reads a runner process's event socket somewhere else than a thread of its own
+    (the daemon's trio loop: one wake-up per decode step instead of two)."""
+
+    def watch(
+        self,
+        sock: socket.socket,
+        decode: Callable[[bytes], Sequence[Any]],  # Any: the frames are the caller's
+        on_frames: Callable[[Sequence[Any]], None],
+        on_end: Callable[[], None],
+    ) -> None:
+        """Read ``sock`` until EOF (taking it over: closed at the end), ``decode`` the
+        bytes, hand complete frames to ``on_frames``; ``on_end`` once at the end."""
         ...
 
 

@@ -1,9 +1,10 @@
 """The data path of one decoding sequence: engine events in, client chunks out.
 
-Each decode step's events arrive on the model host's event thread (the runner
-process's channel reader). Sending them through the Runner's mailbox first
-would wake one more thread per step, and every thread that wakes per token
-takes CPU from llama.cpp's threads; so the host thread turns text into chunks
+Each decode step's events arrive on the model host's event thread (in the
+daemon, the trio thread, through the event pump; elsewhere a reader thread).
+Sending them through the Runner's mailbox first would wake one more thread per
+step, and every thread that wakes per token takes CPU from llama.cpp's threads;
+so the host thread turns text into chunks
 (``OutputParser``) and pushes them onto the client's ``TokenStream`` itself,
 and only the end of a sequence (or its client leaving) goes to the Runner as a
 message, which keeps the bookkeeping: slots, the scheduler's ``JobDone``, the

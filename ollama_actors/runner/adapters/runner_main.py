@@ -67,8 +67,9 @@ HEARTBEAT_S = 1.0  # while decoding, a frame at least this often (the parent's s
 class _EngineHost:
     """The one engine this process hosts, its channel, and the decode loop."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, events: socket.socket | None = None) -> None:
         self._sock = sock
+        self._events = events if events is not None else sock  # where Events frames go
         self._engine: Engine | None = None
         self._request_ids: dict[int, str] = {}
         self._outbox: list[SeqEvent] = []  # refusals of this round, sent with the step's events
@@ -95,7 +96,7 @@ class _EngineHost:
             self._outbox = []
             if events or (self._busy() and time.monotonic() - self._last_frame > HEARTBEAT_S):
                 self._log_finished(events)
-                if not self._send(events_to_wire(events)):
+                if not self._send(events_to_wire(events), self._events):
                     return 0
 
     def _busy(self) -> bool:
@@ -163,9 +164,9 @@ class _EngineHost:
             raise RunnerError("runner process received work before its model was loaded")
         return self._engine
 
-    def _send(self, frame: object) -> bool:
+    def _send(self, frame: object, sock: socket.socket | None = None) -> bool:
         try:
-            write_frame(self._sock, frame)
+            write_frame(sock or self._sock, frame)
         except OSError:  # the parent went away
             return False
         self._last_frame = time.monotonic()
@@ -178,9 +179,11 @@ def _log(event: str, **fields: object) -> None:
     print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
 
 
-def serve_channel(sock: socket.socket) -> int:
-    """Serve the parent until it closes the channel (0), or the engine fails (1)."""
-    return _EngineHost(sock).serve()
+def serve_channel(sock: socket.socket, events: socket.socket | None = None) -> int:
+    """Serve the parent until it closes the channel (0), or the engine fails (1).
+    ``events``, when given, carries the ``Events`` frames (the parent may read them
+    on another thread than the replies)."""
+    return _EngineHost(sock, events).serve()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -195,11 +198,13 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner_main")
     parser.add_argument("--fd", type=int, required=True, help="inherited socket of the runner channel")
+    parser.add_argument("--events-fd", type=int, default=None, help="inherited socket for Events frames")
     parser.add_argument("--parent", type=int, required=True, help="pid of the daemon")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
+    events = socket.socket(fileno=args.events_fd) if args.events_fd is not None else None
     with socket.socket(fileno=args.fd) as sock:
-        return serve_channel(sock)
+        return serve_channel(sock, events)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from ollama_actors.runner.adapters.runner_protocol import (
     Events,
     Failed,
     Fault,
+    FrameDecoder,
     LoadModel,
     ModelLoaded,
     Ok,
@@ -73,6 +74,7 @@ from ollama_actors.runner.adapters.runner_protocol import (
 from ollama_actors.runner.ports import (
     CompletionRequest,
     EmbedResult,
+    EventPump,
     EventsListener,
     FaultListener,
     LoadSpec,
@@ -118,7 +120,9 @@ class RunnerProcessRuntime:
     ``factory`` builds the in-process ``EngineRuntime`` inside the child: an
     importable ``"module:attr"`` (default: ``LlamaCppRuntime``, so the daemon itself
     never loads llama.cpp) or any picklable zero-argument callable (tests inject
-    native faults this way). ``call_timeout_s`` bounds each call and, while
+    native faults this way). ``event_pump`` reads each process's events where they
+    are consumed (the daemon passes its trio loop's: one wake-up per decode step);
+    without one, a thread per process reads them. ``call_timeout_s`` bounds each call and, while
     sequences decode, the silence between two frames: a runner that stays silent
     longer is wedged and is killed.
     """
@@ -130,7 +134,9 @@ class RunnerProcessRuntime:
         load_timeout_s: float = 300.0,
         call_timeout_s: float = 600.0,
         stop_timeout_s: float = 5.0,
+        event_pump: EventPump | None = None,
     ) -> None:
+        self._event_pump = event_pump
         self._factory = factory
         self._load_timeout_s = load_timeout_s
         self._call_timeout_s = call_timeout_s
@@ -144,7 +150,7 @@ class RunnerProcessRuntime:
                 died while loading, or it did not answer within ``load_timeout_s``.
                 The process is gone when this raises.
         """
-        process = _RunnerProcess.spawn(self._stop_timeout_s, self._call_timeout_s)
+        process = _RunnerProcess.spawn(self._stop_timeout_s, self._call_timeout_s, self._event_pump)
         try:
             loaded = process.call(LoadModel(self._factory, spec), self._load_timeout_s, loading=True)
         except BaseException:
@@ -228,8 +234,8 @@ class _RunnerProcess:
     process and reports its exit.
     """
 
-    def __init__(self, popen: subprocess.Popen[bytes], channel: socket.socket, stop_timeout_s: float,
-                 step_timeout_s: float) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], channel: socket.socket, events: socket.socket,
+                 stop_timeout_s: float, step_timeout_s: float, event_pump: EventPump | None) -> None:
         self._popen = popen
         self._channel = channel
         self._stop_timeout_s = stop_timeout_s
@@ -245,20 +251,29 @@ class _RunnerProcess:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._active: set[int] = set()  # sequences decoding (the step watchdog's concern)
+        self._last_event = time.monotonic()
         self._output: collections.deque[str] = collections.deque(maxlen=20)
         self._watcher = threading.Thread(target=self._watch, name=f"runner-process-{popen.pid}", daemon=True)
         self._reader = threading.Thread(target=self._read, name=f"runner-channel-{popen.pid}", daemon=True)
         self._watcher.start()
         self._reader.start()
+        decoder = FrameDecoder()
+        if event_pump is not None:  # the events are read where they are consumed
+            event_pump.watch(events, decoder.feed, self._on_event_frames, lambda: None)
+        else:
+            threading.Thread(target=self._read_events, args=(events, decoder), daemon=True,
+                             name=f"runner-events-{popen.pid}").start()
 
     @classmethod
-    def spawn(cls, stop_timeout_s: float, step_timeout_s: float) -> _RunnerProcess:
+    def spawn(cls, stop_timeout_s: float, step_timeout_s: float, event_pump: EventPump | None) -> _RunnerProcess:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        events_end, child_events = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "ollama_actors.runner.adapters.runner_main",
-                 "--fd", str(child_end.fileno()), "--parent", str(os.getpid())],
-                pass_fds=(child_end.fileno(),),
+                 "--fd", str(child_end.fileno()), "--events-fd", str(child_events.fileno()),
+                 "--parent", str(os.getpid())],
+                pass_fds=(child_end.fileno(), child_events.fileno()),
                 close_fds=True,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -267,11 +282,13 @@ class _RunnerProcess:
             )
         except OSError as error:
             parent_end.close()
+            events_end.close()
             raise RunnerError(f"unable to start a runner process: {error}") from error
         finally:
             child_end.close()
+            child_events.close()
         structlog.get_logger().info("runner_process_started", pid=popen.pid)
-        return cls(popen, parent_end, stop_timeout_s, step_timeout_s)
+        return cls(popen, parent_end, events_end, stop_timeout_s, step_timeout_s, event_pump)
 
     @property
     def pid(self) -> int:
@@ -380,14 +397,37 @@ class _RunnerProcess:
             for waiting in pending:
                 waiting.arrived.set()
 
-    def _dispatch(self, frame: object) -> None:
-        if isinstance(frame, Events):
+    def _read_events(self, sock: socket.socket, decoder: FrameDecoder) -> None:
+        """Thread (when no event pump was given): read the events socket until EOF."""
+        with sock:
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                frames = decoder.feed(data)
+                if frames:
+                    self._on_event_frames(frames)
+
+    def _on_event_frames(self, frames: Sequence[object]) -> None:
+        """Each ``Events`` frame to the listener (on the pump's thread, or ours)."""
+        for frame in frames:
+            if not isinstance(frame, Events):
+                structlog.get_logger().warning("runner_frame_unexpected", pid=self.pid, kind=type(frame).__name__)
+                continue
             events = events_from_wire(frame)
             with self._lock:
+                self._last_event = time.monotonic()
                 self._active.difference_update(e.seq for e in events if e.done)
                 listener = self._on_events
             if listener is not None and events:
                 listener(events)
+
+    def _dispatch(self, frame: object) -> None:
+        if isinstance(frame, Events):  # a child that was given no events socket
+            self._on_event_frames([frame])
         elif isinstance(frame, Reply):
             with self._lock:
                 pending = self._pending.pop(frame.call_id, None)
@@ -407,6 +447,7 @@ class _RunnerProcess:
         """True (and the child killed) when sequences decode but nothing came for too long."""
         with self._lock:
             active = bool(self._active) and not self._closing
+            last_frame = max(last_frame, self._last_event)
         if not active or time.monotonic() - last_frame < self._step_timeout_s:
             return False
         structlog.get_logger().error("runner_process_wedged", pid=self.pid, silent_s=self._step_timeout_s)

@@ -41,6 +41,7 @@ __all__ = [
     "EngineFault",
     "Events",
     "Failed",
+    "FrameDecoder",
     "Fault",
     "LoadModel",
     "MAX_FRAME",
@@ -233,6 +234,34 @@ def read_frame(sock: socket.socket) -> Any:  # Any: whatever the peer sent
     if size > MAX_FRAME:
         raise EOFError(f"frame of {size} bytes: the stream is corrupt")
     return pickle.loads(_read_exact(sock, size))
+
+
+class FrameDecoder:
+    """Frames out of bytes as they arrive, for a reader that must not block (an event
+    loop watching the socket)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:  # Any: whatever the peer sent
+        """Every frame ``data`` completes, in order.
+
+        Raises:
+            EOFError: a header announces more than ``MAX_FRAME`` (a corrupt stream).
+        """
+        self._buffer += data
+        frames, start = [], 0
+        while len(self._buffer) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self._buffer, start)
+            if size > MAX_FRAME:
+                raise EOFError(f"frame of {size} bytes: the stream is corrupt")
+            end = start + _HEADER.size + size
+            if end > len(self._buffer):
+                break
+            frames.append(pickle.loads(self._buffer[start + _HEADER.size : end]))
+            start = end
+        del self._buffer[:start]
+        return frames
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes:
