@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from gguf import GGUFWriter, LlamaFileType, TokenType
 
+from tests.fixtures.tiny_gguf import llama_block_tensors
+
 __all__ = [
     "BOS_ID",
     "BenchDims",
@@ -203,7 +205,6 @@ def _pieces(room: int) -> list[str]:
 def _weights(dims: BenchDims, types: list[int]) -> list[tuple[str, np.ndarray]]:
     """Random F16 weights in llama.cpp's tensor names; numpy shapes are GGUF dims reversed."""
     rng = np.random.default_rng(dims.seed)
-    head_dim = dims.n_embd // dims.n_head
 
     def matrix(rows: int, cols: int) -> np.ndarray:
         return (rng.standard_normal((rows, cols), dtype=np.float32) * (0.5 / np.sqrt(cols))).astype(np.float16)
@@ -220,17 +221,8 @@ def _weights(dims: BenchDims, types: list[int]) -> list[tuple[str, np.ndarray]]:
 
     out: list[tuple[str, np.ndarray]] = [("token_embd.weight", _embedding(matrix(dims.n_vocab, dims.n_embd), types))]
     for i in range(dims.n_layer):
-        out += [
-            (f"blk.{i}.attn_norm.weight", norm()),
-            (f"blk.{i}.attn_q.weight", matrix(dims.n_head * head_dim, dims.n_embd)),
-            (f"blk.{i}.attn_k.weight", matrix(dims.n_head_kv * head_dim, dims.n_embd)),
-            (f"blk.{i}.attn_v.weight", matrix(dims.n_head_kv * head_dim, dims.n_embd)),
-            (f"blk.{i}.attn_output.weight", writes_residual(dims.n_embd, dims.n_head * head_dim)),
-            (f"blk.{i}.ffn_norm.weight", norm()),
-            (f"blk.{i}.ffn_gate.weight", matrix(dims.n_ff, dims.n_embd)),
-            (f"blk.{i}.ffn_up.weight", matrix(dims.n_ff, dims.n_embd)),
-            (f"blk.{i}.ffn_down.weight", writes_residual(dims.n_embd, dims.n_ff)),
-        ]
+        out += llama_block_tensors(i, dims.n_embd, dims.n_head, dims.n_head_kv, dims.n_ff,
+                                   matrix=matrix, norm=norm, residual=writes_residual)
     out.append(("output_norm.weight", norm()))  # no output.weight: tied to token_embd
     return out
 
