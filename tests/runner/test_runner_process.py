@@ -244,6 +244,20 @@ def test_a_call_blocked_in_the_process_raises_as_soon_as_the_process_dies(spec: 
         model.close()
 
 
+def test_commands_never_block_even_when_the_runner_stops_reading(spec: LoadSpec, tmp_path: Path) -> None:
+    hung = tmp_path / "hung"
+    model = RunnerProcessRuntime(factory=functools.partial(HangingRuntime, str(hung))).load(spec)
+    try:
+        model.submit(1, CompletionRequest(prompt=HANG_MARKER))
+        _wait_for_file(hung)  # the child reads its channel no more
+        sender = threading.Thread(target=lambda: [model.pause(1) for _ in range(40_000)], daemon=True)
+        sender.start()  # megabytes of commands: far more than the socket buffers hold
+        sender.join(WAIT_S)
+        assert not sender.is_alive()
+    finally:
+        model.close()
+
+
 def test_a_runner_silent_past_the_step_deadline_is_killed(spec: LoadSpec) -> None:
     model = RunnerProcessRuntime(factory=HangingRuntime, call_timeout_s=1.5).load(spec)
     try:

@@ -33,6 +33,7 @@ import itertools
 import json
 import math
 import os
+import queue
 import select
 import signal
 import socket
@@ -227,11 +228,13 @@ class _Pending:
 class _RunnerProcess:
     """One child process: its channel with a reader thread, its stderr watcher.
 
-    Threads: callers write frames under ``_write``; the reader thread alone reads,
-    hands replies to the waiting callers and each ``Events`` frame to the listener
-    (one call per decode step), and kills a child that stays silent past the step
-    deadline while sequences are decoding; the watcher reads stderr, reaps the
-    process and reports its exit.
+    Threads: callers write their calls under ``_write``; commands go through an
+    outbox that a writer thread sends, so ``command`` never blocks its caller (the
+    event pump's thread pauses and cancels sequences: a runner that stopped reading
+    must not stall it). The reader thread alone reads the channel, hands replies to
+    the waiting callers, and kills a child that stays silent past the step deadline
+    while sequences are decoding; the events are read by the event pump (or a
+    thread); the watcher reads stderr, reaps the process and reports its exit.
     """
 
     def __init__(self, popen: subprocess.Popen[bytes], channel: socket.socket, events: socket.socket,
@@ -251,12 +254,14 @@ class _RunnerProcess:
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._active: set[int] = set()  # sequences decoding (the step watchdog's concern)
+        self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()  # commands; _STOP ends the writer
         self._last_event = time.monotonic()
         self._output: collections.deque[str] = collections.deque(maxlen=20)
         self._watcher = threading.Thread(target=self._watch, name=f"runner-process-{popen.pid}", daemon=True)
         self._reader = threading.Thread(target=self._read, name=f"runner-channel-{popen.pid}", daemon=True)
         self._watcher.start()
         self._reader.start()
+        threading.Thread(target=self._write_commands, name=f"runner-commands-{popen.pid}", daemon=True).start()
         decoder = FrameDecoder()
         if event_pump is not None:  # the events are read where they are consumed
             event_pump.watch(events, decoder.feed, self._on_event_frames, lambda: None)
@@ -339,13 +344,14 @@ class _RunnerProcess:
                 self._active.add(active)
             if inactive is not None:
                 self._active.discard(inactive)
-        self._send(message)
+        self._outbox.put(message)
 
     def close(self) -> None:
         """SIGTERM, then SIGKILL after the deadline; reap. Idempotent."""
         with self._lock:
             self._closing = True
             self._on_exit = self._on_events = self._on_fault = None
+        self._outbox.put(_STOP)
         if self._popen.poll() is None:
             self._popen.terminate()
             try:
@@ -358,6 +364,11 @@ class _RunnerProcess:
         structlog.get_logger().info("runner_process_stopped", pid=self.pid, status=describe_exit(self._popen.returncode))
 
     # ---- internals ----
+    def _write_commands(self) -> None:
+        """Thread: send the commands in order until ``close``; a dead channel drops them."""
+        while (message := self._outbox.get()) is not _STOP:
+            self._send(message)
+
     def _send(self, frame: object) -> bool:
         with self._write:
             try:
@@ -509,6 +520,7 @@ class _RunnerProcess:
 
 
 _WATCHDOG_TICK_S = 1.0
+_STOP = object()  # the command writer's end marker
 
 
 def _relog(log: Any, pid: int, line: str) -> None:  # Any: a structlog logger
