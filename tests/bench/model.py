@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFWriter, LlamaFileType, TokenType
+from gguf import GGUFWriter, TokenType
 
-from tests.fixtures.tiny_gguf import llama_block_tensors
+from tests.fixtures.tiny_gguf import add_llama_hparams, add_llama_tokenizer, llama_block_tensors
 
 __all__ = [
     "BOS_ID",
@@ -116,8 +116,8 @@ def write_bench_gguf(path: Path, dims: BenchDims) -> Path:
     """Write the model for ``dims`` to ``path`` and return ``path`` (seconds for 110M)."""
     tokens, scores, types = _vocabulary(dims.n_vocab)
     writer = GGUFWriter(str(path), arch="llama")
-    _add_hparams(writer, dims)
-    _add_tokenizer(writer, tokens, scores, types)
+    add_llama_hparams(writer, dims, n_vocab=dims.n_vocab, name=f"bench-llama-{dims.parameter_count() // 1_000_000}m")
+    add_llama_tokenizer(writer, tokens, scores, types, bos_id=BOS_ID, eos_id=EOS_ID)
     for name, array in _weights(dims, types):
         writer.add_tensor(name, array)
     writer.write_header_to_file()
@@ -125,35 +125,6 @@ def write_bench_gguf(path: Path, dims: BenchDims) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return path
-
-
-def _add_hparams(writer: GGUFWriter, dims: BenchDims) -> None:
-    writer.add_name(f"bench-llama-{dims.parameter_count() // 1_000_000}m")
-    writer.add_file_type(LlamaFileType.MOSTLY_F16)
-    writer.add_context_length(dims.n_ctx_train)
-    writer.add_embedding_length(dims.n_embd)
-    writer.add_block_count(dims.n_layer)
-    writer.add_feed_forward_length(dims.n_ff)
-    writer.add_head_count(dims.n_head)
-    writer.add_head_count_kv(dims.n_head_kv)
-    writer.add_rope_dimension_count(dims.n_embd // dims.n_head)
-    writer.add_rope_freq_base(10000.0)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_vocab_size(dims.n_vocab)
-
-
-def _add_tokenizer(writer: GGUFWriter, tokens: list[str], scores: list[float], types: list[int]) -> None:
-    writer.add_tokenizer_model("llama")
-    writer.add_tokenizer_pre("default")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_unk_token_id(0)
-    writer.add_bos_token_id(BOS_ID)
-    writer.add_eos_token_id(EOS_ID)
-    writer.add_add_bos_token(True)
-    writer.add_add_eos_token(False)
-    writer.add_add_space_prefix(False)
 
 
 _WORDS = """
