@@ -83,11 +83,6 @@ class BatchDecoder:
         self.prompt_tokens_decoded = 0  # prompt tokens put through llama_decode (tests: prefix reuse)
 
     @property
-    def slot_context(self) -> int:
-        """Positions each sequence may use (prompt plus output)."""
-        return self._n_ctx_seq
-
-    @property
     def busy(self) -> bool:
         return any(not s.paused for s in self._sequences.values())
 

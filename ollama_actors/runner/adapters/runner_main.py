@@ -1,4 +1,4 @@
-"""The runner process: ``python -m ollama_actors.runner.adapters.runner_main --fd N``.
+"""The runner process: ``python -m ollama_actors.runner.adapters.runner_main --fd N --events-fd M``.
 
 Hosts one ``Engine`` (llama-cpp-python's by default) and runs its decode loop:
 while some sequence is active it decodes step after step, reading the parent's
@@ -67,9 +67,9 @@ HEARTBEAT_S = 1.0  # while decoding, a frame at least this often (the parent's s
 class _EngineHost:
     """The one engine this process hosts, its channel, and the decode loop."""
 
-    def __init__(self, sock: socket.socket, events: socket.socket | None = None) -> None:
+    def __init__(self, sock: socket.socket, events: socket.socket) -> None:
         self._sock = sock
-        self._events = events if events is not None else sock  # where Events frames go
+        self._events = events  # where Events frames go
         self._engine: Engine | None = None
         self._request_ids: dict[int, str] = {}
         self._outbox: list[SeqEvent] = []  # refusals of this round, sent with the step's events
@@ -179,10 +179,10 @@ def _log(event: str, **fields: object) -> None:
     print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
 
 
-def serve_channel(sock: socket.socket, events: socket.socket | None = None) -> int:
+def serve_channel(sock: socket.socket, events: socket.socket) -> int:
     """Serve the parent until it closes the channel (0), or the engine fails (1).
-    ``events``, when given, carries the ``Events`` frames (the parent may read them
-    on another thread than the replies)."""
+    ``events`` carries the ``Events`` frames (the parent reads them elsewhere than
+    the replies)."""
     return _EngineHost(sock, events).serve()
 
 
@@ -198,12 +198,11 @@ def _die_with_parent(parent: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner_main")
     parser.add_argument("--fd", type=int, required=True, help="inherited socket of the runner channel")
-    parser.add_argument("--events-fd", type=int, default=None, help="inherited socket for Events frames")
+    parser.add_argument("--events-fd", type=int, required=True, help="inherited socket for Events frames")
     parser.add_argument("--parent", type=int, required=True, help="pid of the daemon")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
-    events = socket.socket(fileno=args.events_fd) if args.events_fd is not None else None
-    with socket.socket(fileno=args.fd) as sock:
+    with socket.socket(fileno=args.fd) as sock, socket.socket(fileno=args.events_fd) as events:
         return serve_channel(sock, events)
 
 

@@ -437,9 +437,7 @@ class _RunnerProcess:
                 listener(events)
 
     def _dispatch(self, frame: object) -> None:
-        if isinstance(frame, Events):  # a child that was given no events socket
-            self._on_event_frames([frame])
-        elif isinstance(frame, Reply):
+        if isinstance(frame, Reply):
             with self._lock:
                 pending = self._pending.pop(frame.call_id, None)
             if pending is not None:
